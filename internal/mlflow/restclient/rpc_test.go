@@ -122,10 +122,10 @@ func TestRPCs(t *testing.T) {
 			wantValue: wantRun,
 		},
 		{
-			name: "get run",
-			call: func(ctx context.Context, c *Client) (any, error) { return c.GetRun(ctx, "r1") },
-			resp: `{"run":` + runJSON + `}`,
-			want: recorded{method: "GET", path: "/prefix/api/2.0/mlflow/runs/get", query: "run_id=r1"},
+			name:      "get run",
+			call:      func(ctx context.Context, c *Client) (any, error) { return c.GetRun(ctx, "r1") },
+			resp:      `{"run":` + runJSON + `}`,
+			want:      recorded{method: "GET", path: "/prefix/api/2.0/mlflow/runs/get", query: "run_id=r1"},
 			wantValue: wantRun,
 		},
 		{
@@ -187,7 +187,9 @@ func TestRPCs(t *testing.T) {
 		},
 		{
 			name: "metric history",
-			call: func(ctx context.Context, c *Client) (any, error) { return c.GetMetricHistory(ctx, "r1", "system/gpu 0") },
+			call: func(ctx context.Context, c *Client) (any, error) {
+				return c.GetMetricHistory(ctx, "r1", "system/gpu 0")
+			},
 			resp: `{"metrics":[{"key":"system/gpu 0","value":1.5,"timestamp":1,"step":0},` +
 				`{"key":"system/gpu 0","value":"Infinity","timestamp":"2","step":"1"},` +
 				`{"key":"system/gpu 0","value":"-Infinity","timestamp":3,"step":2}]}`,
