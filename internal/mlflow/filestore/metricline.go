@@ -1,0 +1,123 @@
+package filestore
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/otelcol-mlflow/otelcol-mlflow/internal/mlflow"
+)
+
+// pyFloatRepr formats v as Python's repr(float) (and so str(float), which
+// MLflow's f"{metric.value}" uses): the shortest round-tripping digits, fixed
+// notation for decimal exponents in [-4, 16), always with a fractional part,
+// scientific otherwise with a sign and at least two exponent digits, and
+// nan/inf/-inf for the specials.
+func pyFloatRepr(v float64) string {
+	switch {
+	case math.IsNaN(v):
+		return "nan"
+	case math.IsInf(v, 1):
+		return "inf"
+	case math.IsInf(v, -1):
+		return "-inf"
+	}
+	// 'e' with precision -1 yields the shortest digits as d.ddde±XX.
+	e := strconv.FormatFloat(v, 'e', -1, 64)
+	neg := strings.HasPrefix(e, "-")
+	e = strings.TrimPrefix(e, "-")
+	mant, expStr, _ := strings.Cut(e, "e")
+	exp, _ := strconv.Atoi(expStr)
+	digits := strings.Replace(mant, ".", "", 1)
+	var out string
+	if exp >= -4 && exp < 16 {
+		point := exp + 1 // digits before the decimal point
+		switch {
+		case point <= 0:
+			out = "0." + strings.Repeat("0", -point) + digits
+		case point >= len(digits):
+			out = digits + strings.Repeat("0", point-len(digits)) + ".0"
+		default:
+			out = digits[:point] + "." + digits[point:]
+		}
+	} else {
+		m := digits[:1]
+		if len(digits) > 1 {
+			m += "." + digits[1:]
+		}
+		sign := "+"
+		if exp < 0 {
+			sign, exp = "-", -exp
+		}
+		out = fmt.Sprintf("%se%s%02d", m, sign, exp)
+	}
+	if neg {
+		out = "-" + out
+	}
+	return out
+}
+
+// appendMetricLine appends MLflow's metric line f"{ts} {value} {step}\n".
+func appendMetricLine(buf []byte, m mlflow.Metric) []byte {
+	buf = strconv.AppendInt(buf, m.Timestamp, 10)
+	buf = append(buf, ' ')
+	buf = append(buf, pyFloatRepr(m.Value)...)
+	buf = append(buf, ' ')
+	buf = strconv.AppendInt(buf, m.Step, 10)
+	return append(buf, '\n')
+}
+
+var errMalformedMetricLine = errors.New("malformed metric line")
+
+// parseMetricLine reads one line the way MLflow's _get_metric_from_line does:
+// strip, split on single spaces, 2 or 3 fields (a missing step is 0), the
+// value parsed like Python's float() (nan, inf, Infinity in any case).
+func parseMetricLine(key string, line []byte) (mlflow.Metric, error) {
+	fields := bytes.Split(bytes.TrimSpace(line), []byte{' '})
+	if len(fields) != 2 && len(fields) != 3 {
+		return mlflow.Metric{}, fmt.Errorf("%w: %d fields, expected 2 or 3", errMalformedMetricLine, len(fields))
+	}
+	ts, err := strconv.ParseInt(string(fields[0]), 10, 64)
+	if err != nil {
+		return mlflow.Metric{}, fmt.Errorf("%w: timestamp: %v", errMalformedMetricLine, err)
+	}
+	val, err := parsePyFloat(string(fields[1]))
+	if err != nil {
+		return mlflow.Metric{}, fmt.Errorf("%w: value: %v", errMalformedMetricLine, err)
+	}
+	var step int64
+	if len(fields) == 3 {
+		if step, err = strconv.ParseInt(string(fields[2]), 10, 64); err != nil {
+			return mlflow.Metric{}, fmt.Errorf("%w: step: %v", errMalformedMetricLine, err)
+		}
+	}
+	return mlflow.Metric{Key: key, Value: val, Timestamp: ts, Step: step}, nil
+}
+
+func parsePyFloat(s string) (float64, error) {
+	// Go accepts hex floats and underscores only in ways Python does not;
+	// reject them so both readers agree on what a valid file is.
+	if strings.ContainsAny(s, "xXpP_") {
+		return 0, fmt.Errorf("invalid float %q", s)
+	}
+	return strconv.ParseFloat(s, 64)
+}
+
+// splitMetricLines calls fn for each complete line of data. A final segment
+// without a newline is a write torn by a crash and is skipped.
+func splitMetricLines(data []byte, fn func(line []byte) error) error {
+	for len(data) > 0 {
+		i := bytes.IndexByte(data, '\n')
+		if i < 0 {
+			return nil
+		}
+		if err := fn(data[:i]); err != nil {
+			return err
+		}
+		data = data[i+1:]
+	}
+	return nil
+}
