@@ -58,6 +58,14 @@ func (b *keyBuilder) addName(name string) {
 		}
 		if !first {
 			b.sb.WriteByte('/')
+		} else if len(seg) > 2 && strings.HasPrefix(seg, "..") {
+			// MLflow's path_not_unique rejects every key that starts with
+			// "..", not only a ".." segment ("..a", "...").
+			b.sb.WriteString("__")
+			b.lossy = true
+			b.addSegmentPart(seg[2:])
+			first = false
+			continue
 		}
 		first = false
 		b.addSegment(seg)
