@@ -5,6 +5,7 @@
 package translate
 
 import (
+	"encoding/binary"
 	"math"
 	"slices"
 	"strconv"
@@ -555,14 +556,13 @@ func (t *Translator) seriesKey(name, suffix string, attrs pcommon.Map, sc *scrat
 			slices.SortFunc(sc.attrs, func(a, b attrKV) int { return strings.Compare(a.k, b.k) })
 		}
 	}
-	lk := append(sc.lookup[:0], name...)
-	lk = append(lk, 0)
-	lk = append(lk, suffix...)
+	// Length prefixes, not separators: names and values may contain any
+	// byte, NUL included, and two series must never share a cache entry.
+	lk := appendLenPrefixed(sc.lookup[:0], name)
+	lk = appendLenPrefixed(lk, suffix)
 	for _, a := range sc.attrs {
-		lk = append(lk, 0)
-		lk = append(lk, a.k...)
-		lk = append(lk, 0)
-		lk = append(lk, a.v...)
+		lk = appendLenPrefixed(lk, a.k)
+		lk = appendLenPrefixed(lk, a.v)
 	}
 	sc.lookup = lk
 	t.mu.RLock()
@@ -585,4 +585,9 @@ func (t *Translator) seriesKey(name, suffix string, attrs pcommon.Map, sc *scrat
 	t.keys[string(lk)] = key
 	t.mu.Unlock()
 	return key
+}
+
+func appendLenPrefixed(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
 }
