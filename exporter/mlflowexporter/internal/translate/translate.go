@@ -114,8 +114,10 @@ var systemTags = []struct{ attr, tag string }{
 	{"vcs.ref.head.name", "mlflow.source.git.branch"},
 	{"vcs.repository.url.full", "mlflow.source.git.repoURL"},
 	{"process.executable.name", "mlflow.source.name"},
-	{"user.name", "mlflow.user"},
+	// Later entries replace earlier ones of the same tag: user.name wins
+	// over enduser.id.
 	{"enduser.id", "mlflow.user"},
+	{"user.name", "mlflow.user"},
 }
 
 // Translator is safe for concurrent use.
