@@ -615,7 +615,7 @@ func (s *Store) appendFile(runDir, path string, data []byte) error {
 		if err != nil {
 			return err
 		}
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND, 0)
 		if err != nil {
 			return err
 		}
