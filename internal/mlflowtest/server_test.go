@@ -290,7 +290,7 @@ func TestKeyValidation(t *testing.T) {
 		{"a b-c.d_e", true},
 		{"Ünïcödé", true},
 		{"日本語", true},
-		{"x²", true}, // Python's \w includes every Unicode number
+		{"x²", true},       // Python's \w includes every Unicode number
 		{"e\u0301", false}, // a combining mark is not \w
 		{"a:b", false},     // MLflow 2.9 (2.17+ allows ':' on Linux)
 		{"a{b}", false},
