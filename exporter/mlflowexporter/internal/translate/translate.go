@@ -163,7 +163,17 @@ func New(opts Options) *Translator {
 
 // QuantileSuffix names a quantile as a key suffix: 0.5 -> ".p50", 0.999 -> ".p99_9".
 func QuantileSuffix(q float64) string {
+	// Shift the decimal point of q's shortest decimal form rather than
+	// format q*100, which binary floating point makes 7.000000000000001
+	// for 0.07.
 	s := strconv.FormatFloat(q*100, 'f', -1, 64)
+	if mant, exp, ok := strings.Cut(strconv.FormatFloat(q, 'e', -1, 64), "e"); ok {
+		if e, err := strconv.Atoi(exp); err == nil {
+			if p, err := strconv.ParseFloat(mant+"e"+strconv.Itoa(e+2), 64); err == nil {
+				s = strconv.FormatFloat(p, 'f', -1, 64)
+			}
+		}
+	}
 	return ".p" + strings.ReplaceAll(s, ".", "_")
 }
 
