@@ -92,7 +92,7 @@ func Render(md pmetric.Metrics, opts Options) ([]byte, error) {
 				ignore := slices.Contains(opts.IgnoreValues, m.Name())
 				for _, dp := range dps.All() {
 					p := point{Attributes: dp.Attributes().AsRaw(), Time: ts(dp.Timestamp(), opts.KeepTimestamps)}
-					if dp.StartTimestamp() != 0 || opts.KeepTimestamps {
+					if dp.StartTimestamp() != 0 {
 						p.Start = ts(dp.StartTimestamp(), opts.KeepTimestamps)
 					}
 					switch {

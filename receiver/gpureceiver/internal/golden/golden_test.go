@@ -72,6 +72,7 @@ func TestRenderOptions(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, string(out), `time: "1970-01-01T00:00:01.000000000Z"`)
 	assert.Contains(t, string(out), "value: <any int>")
+	assert.Contains(t, string(out), `start: "1970-01-01T00:00:00.000000001Z"`)
 }
 
 func TestCompare(t *testing.T) {
