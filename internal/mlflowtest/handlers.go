@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 
@@ -218,16 +219,25 @@ func (s *Server) dispatch(w http.ResponseWriter, r *http.Request, rt routeInfo, 
 		writeNotFound(w)
 		return
 	}
-	allowed := false
-	for _, m := range rt.methods {
-		if m == r.Method {
-			allowed = true
-		}
+	// Flask answers HEAD on GET routes and OPTIONS everywhere by itself.
+	allow := slices.Clone(rt.methods)
+	if slices.Contains(allow, http.MethodGet) {
+		allow = append(allow, http.MethodHead)
 	}
-	if !allowed {
-		w.Header().Set("Allow", strings.Join(append(rt.methods, http.MethodHead, http.MethodOptions), ", "))
+	allow = append(allow, http.MethodOptions)
+	sort.Strings(allow)
+	switch {
+	case r.Method == http.MethodOptions:
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		w.WriteHeader(http.StatusOK)
+		return
+	case !slices.Contains(allow, r.Method):
+		w.Header().Set("Allow", strings.Join(allow, ", "))
 		writeHTML(w, http.StatusMethodNotAllowed, "405 Method Not Allowed", "Method Not Allowed", "The method is not allowed for the requested URL.")
 		return
+	}
+	if r.Method == http.MethodHead {
+		r.Method = http.MethodGet // net/http drops the body of a HEAD answer
 	}
 	if rt.rpc == rpcArtifacts {
 		s.handleArtifact(w, r, rt.rest, body)

@@ -131,6 +131,9 @@ func TestBehaviours(t *testing.T) {
 		{name: "unknown path is a 404 page", method: "GET", path: "/api/2.0/mlflow/runs/nope", status: 404, msg: "<title>404 Not Found</title>"},
 		{name: "unknown root path", method: "GET", path: "/nope", status: 404, msg: "The requested URL was not found on the server."},
 		{name: "wrong method is a 405 page", method: "GET", path: "runs/log-batch", status: 405, msg: "Method Not Allowed"},
+		{name: "PUT on a POST route", method: "PUT", path: "runs/create", body: `{}`, status: 405, msg: "Method Not Allowed"},
+		{name: "OPTIONS", method: "OPTIONS", path: "runs/create", status: 200},
+		{name: "HEAD on a GET route", method: "HEAD", path: "runs/get?run_id={run}", status: 200},
 		{name: "ajax-api mirror", method: "GET", path: "/ajax-api/2.0/mlflow/runs/get?run_id={run}", status: 200},
 		{name: "unknown fields ignored", path: "runs/set-tag", body: `{"run_id":"{run}","key":"k","value":"v","bogus":[1]}`, status: 200},
 
@@ -575,6 +578,11 @@ func TestSearchRuns(t *testing.T) {
 	}
 	if pages != 3 || !eq(all, runs[3], runs[2], runs[1], runs[0]) {
 		t.Errorf("paged %d pages: %v", pages, all)
+	}
+	// max_results 0 is SQL LIMIT 0: an empty page that still carries a
+	// token (to the same offset), exactly as the SQL store answers.
+	if ids, next := search(fmt.Sprintf(`{"experiment_ids":[%q],"max_results":0}`, exp)); len(ids) != 0 || next != "eyJvZmZzZXQiOiAwfQ==" {
+		t.Errorf("max_results 0: %v, token %q", ids, next)
 	}
 	if m := mustOK(t, post(t, s, "runs/search", `{"experiment_ids":["999"]}`)); len(m) != 0 {
 		t.Errorf("no match should be {}: %v", m)
