@@ -1,7 +1,9 @@
 package translate
 
 import (
+	"maps"
 	"path"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -54,9 +56,7 @@ func mlflowAccepts(t testing.TB, key string) {
 // returns its only scope's metric slice.
 func newResource(md pmetric.Metrics, attrs map[string]any) (pmetric.ResourceMetrics, pmetric.MetricSlice) {
 	rm := md.ResourceMetrics().AppendEmpty()
-	if err := rm.Resource().Attributes().FromRaw(attrs); err != nil {
-		panic(err)
-	}
+	putSorted(rm.Resource().Attributes(), attrs)
 	return rm, rm.ScopeMetrics().AppendEmpty().Metrics()
 }
 
@@ -71,10 +71,19 @@ func addPoint(dps pmetric.NumberDataPointSlice, v float64, tsNs uint64, attrs ma
 	dp := dps.AppendEmpty()
 	dp.SetDoubleValue(v)
 	dp.SetTimestamp(pcommon.Timestamp(tsNs))
-	if err := dp.Attributes().FromRaw(attrs); err != nil {
-		panic(err)
-	}
+	putSorted(dp.Attributes(), attrs)
 	return dp
+}
+
+// putSorted inserts raw attributes in name order: pcommon.Map.FromRaw
+// follows Go's random map order, and attribute order shows in the order of
+// params and tags, which golden files must not depend on.
+func putSorted(m pcommon.Map, raw map[string]any) {
+	for _, k := range slices.Sorted(maps.Keys(raw)) {
+		if err := m.PutEmpty(k).FromRaw(raw[k]); err != nil {
+			panic(err)
+		}
+	}
 }
 
 // translateOne runs a single-resource pmetric.Metrics through a Translator.
