@@ -256,8 +256,8 @@ func TestLogBatchSemantics(t *testing.T) {
 	s := openTest(t)
 	runID := mustRun(t, s, mlflow.CreateRunRequest{RunName: "b"})
 	require.NoError(t, s.LogBatch(ctx, runID, mlflow.Batch{
-		Params: []mlflow.Param{{Key: "p", Value: "1"}, {Key: "multi", Value: "a\nb"}},
-		Tags:   []mlflow.Tag{{Key: "t", Value: "1"}},
+		Params:  []mlflow.Param{{Key: "p", Value: "1"}, {Key: "multi", Value: "a\nb"}},
+		Tags:    []mlflow.Tag{{Key: "t", Value: "1"}},
 		Metrics: []mlflow.Metric{{Key: "m", Value: 1, Timestamp: 5, Step: 0}},
 	}))
 	many := func(n int, f func(i int) mlflow.Batch) mlflow.Batch {
