@@ -32,7 +32,11 @@
 //     as sent, artifact_uri mlflow-artifacts:/<exp>/<run>/artifacts;
 //   - runs/update ignores an unknown status name (200);
 //   - runs/search filter, order_by, view type and OFFSET page tokens (a full
-//     page always carries a next_page_token) via package searchfilter;
+//     page always carries a next_page_token, the next page may be empty) via
+//     package searchfilter; experiments/search filter on name and tags, view
+//     type, default order, a token only when another page exists;
+//     max_results below 1 or above 50000 refused (400; MLflow 2.9 still
+//     answered max_results 0 with an empty page and a token);
 //   - experiment ids are decimal strings from "0", run ids 32 hex digits;
 //   - basic auth answers 401 with MLflow's basic-auth app text body.
 //
@@ -47,6 +51,7 @@
 //   - bearer-token auth is Databricks-like (401 UNAUTHENTICATED JSON);
 //   - absent: model registry, experiment tags/rename/update RPCs, runs/
 //     delete-tag, log-inputs, get-history paging, metrics/get-history-bulk,
-//     multipart artifact upload, artifact delete, experiments/search
-//     order_by (default order only), traces, and MLflow 3 logged models.
+//     multipart artifact upload, artifact delete, mlflow-artifacts listing,
+//     experiments/search order_by (refused with 400), traces, MLflow 3
+//     logged models. The request log grows without bound (fine for tests).
 package mlflowtest

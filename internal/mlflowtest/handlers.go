@@ -336,6 +336,11 @@ func (s *Server) handle(rpc string, obj []byte) (any, *mlflow.APIError) {
 		if err != nil {
 			return nil, err
 		}
+		if len(req.OrderBy) > 0 {
+			// Refused rather than ignored, so a caller relying on an order
+			// learns the test server lacks it.
+			return nil, invalidParam("experiments/search order_by is not implemented by the mlflowtest server (default order: creation_time DESC, experiment_id ASC)")
+		}
 		max := int64(defaultMaxResults)
 		if req.MaxResults.Set {
 			max = req.MaxResults.Value
@@ -416,6 +421,7 @@ func (s *Server) handle(rpc string, obj []byte) (any, *mlflow.APIError) {
 			max = req.MaxResults.Value
 		}
 		if max > maxSearchResults {
+			// The handler's schema check comes before the store's.
 			return nil, invalidParam("Invalid value %d for parameter 'max_results' supplied. Hint: Value was of type 'int'. See the API docs for more information about request parameters.", max)
 		}
 		runs, token, err := st.searchRuns(req.ExperimentIDs, req.Filter.Value, view, max, req.OrderBy, req.PageToken.Value)

@@ -212,6 +212,8 @@ func TestBehaviours(t *testing.T) {
 		// Search.
 		{name: "search bad filter", path: "runs/search", body: `{"experiment_ids":["0"],"filter":"tags.a = 'x' or tags.b = 'y'"}`, status: 400, code: "INVALID_PARAMETER_VALUE", msg: "Invalid clause(s)"},
 		{name: "search max_results too big", path: "runs/search", body: `{"experiment_ids":["0"],"max_results":50001}`, status: 400, code: "INVALID_PARAMETER_VALUE", msg: "max_results"},
+		{name: "search max_results 0", path: "runs/search", body: `{"experiment_ids":["0"],"max_results":0}`, status: 400, code: "INVALID_PARAMETER_VALUE", msg: "must be a positive integer, but got 0"},
+		{name: "search experiments max_results 0", path: "experiments/search", body: `{"max_results":0}`, status: 400, code: "INVALID_PARAMETER_VALUE", msg: "must be a positive integer"},
 		{name: "search bad page token", path: "runs/search", body: `{"experiment_ids":["0"],"page_token":"!!"}`, status: 400, code: "INVALID_PARAMETER_VALUE", msg: "Invalid page token"},
 		{name: "search bad order_by", path: "runs/search", body: `{"experiment_ids":["0"],"order_by":["metrics.m SIDEWAYS"]}`, status: 400, code: "INVALID_PARAMETER_VALUE"},
 
@@ -441,12 +443,20 @@ func TestExperimentLifecycle(t *testing.T) {
 		{`{"view_type":"DELETED_ONLY"}`, 1},
 		{`{"filter":"name = 'exp'"}`, 1},
 		{`{"filter":"name LIKE 'Def%'"}`, 1},
+		{`{"max_results":2}`, 2},
 	} {
 		m := mustOK(t, post(t, s, "experiments/search", tc.body))
 		exps, _ := m["experiments"].([]any)
 		if len(exps) != tc.want {
 			t.Errorf("experiments/search %s: %d experiments, want %d", tc.body, len(exps), tc.want)
 		}
+	}
+	// Experiments page with LIMIT n+1: no token on the last full page.
+	m = mustOK(t, post(t, s, "experiments/search", `{"max_results":1}`))
+	tok, _ := m["next_page_token"].(string)
+	m = mustOK(t, post(t, s, "experiments/search", fmt.Sprintf(`{"max_results":1,"page_token":%q}`, tok)))
+	if _, ok := m["next_page_token"]; ok || tok == "" {
+		t.Errorf("experiment paging: first token %q, last page %v", tok, m)
 	}
 	if n := len(s.Experiments()); n != 3 {
 		t.Errorf("Experiments() = %d", n)
@@ -578,11 +588,6 @@ func TestSearchRuns(t *testing.T) {
 	}
 	if pages != 3 || !eq(all, runs[3], runs[2], runs[1], runs[0]) {
 		t.Errorf("paged %d pages: %v", pages, all)
-	}
-	// max_results 0 is SQL LIMIT 0: an empty page that still carries a
-	// token (to the same offset), exactly as the SQL store answers.
-	if ids, next := search(fmt.Sprintf(`{"experiment_ids":[%q],"max_results":0}`, exp)); len(ids) != 0 || next != "eyJvZmZzZXQiOiAwfQ==" {
-		t.Errorf("max_results 0: %v, token %q", ids, next)
 	}
 	if m := mustOK(t, post(t, s, "runs/search", `{"experiment_ids":["999"]}`)); len(m) != 0 {
 		t.Errorf("no match should be {}: %v", m)

@@ -553,9 +553,23 @@ func (s *state) logParam(runID string, p mlflow.Param) *mlflow.APIError {
 	return nil
 }
 
+// validateMaxResults is SqlAlchemyStore._validate_max_results_param. MLflow
+// 2.9 let max_results 0 through (an empty page with a token to the same
+// offset, which loops a naive pager forever); later 2.x refuse it, and so
+// does this server.
+func validateMaxResults(n int64) *mlflow.APIError {
+	if n < 1 {
+		return invalidParam("Invalid value for request parameter max_results. It must be a positive integer, but got %d", n)
+	}
+	if n > maxSearchResults {
+		return invalidParam("Invalid value for request parameter max_results. It must be at most %d, but got %d", maxSearchResults, n)
+	}
+	return nil
+}
+
 func (s *state) searchRuns(expIDs []string, filter string, view mlflow.ViewType, maxResults int64, orderBy []string, pageToken string) ([]mlflow.Run, string, *mlflow.APIError) {
-	if maxResults > maxSearchResults {
-		return nil, "", invalidParam("Invalid value for request parameter max_results. It must be at most %d, but got value %d", maxSearchResults, maxResults)
+	if err := validateMaxResults(maxResults); err != nil {
+		return nil, "", err
 	}
 	f, err := searchfilter.Parse(filter)
 	if err != nil {
@@ -590,15 +604,15 @@ func (s *state) searchRuns(expIDs []string, filter string, view mlflow.ViewType,
 	return page, token, nil
 }
 
-// paginate is SQL OFFSET/LIMIT as the store uses it: a full page always
-// carries a next token, even when nothing follows (the next page is then
-// empty). A negative limit is SQLite's "no limit".
+// paginate is SQL OFFSET/LIMIT as the store uses it for runs: a full page
+// always carries a next token, even when nothing follows (the next page is
+// then empty).
 func paginate[T any](items []T, offset int, limit int64) ([]T, string) {
 	if offset > len(items) {
 		offset = len(items)
 	}
 	rest := items[offset:]
-	if limit < 0 || int64(len(rest)) < limit {
+	if int64(len(rest)) < limit {
 		return rest, ""
 	}
 	page := rest[:limit]
@@ -617,8 +631,8 @@ func viewIncludes(view mlflow.ViewType, stage string) bool {
 }
 
 func (s *state) searchExperiments(filter string, view mlflow.ViewType, maxResults int64, pageToken string) ([]mlflow.Experiment, string, *mlflow.APIError) {
-	if maxResults > maxSearchResults {
-		return nil, "", invalidParam("Invalid value for request parameter max_results. It must be at most %d, but got value %d", maxSearchResults, maxResults)
+	if err := validateMaxResults(maxResults); err != nil {
+		return nil, "", err
 	}
 	f, err := searchfilter.ParseExperimentFilter(filter)
 	if err != nil {
@@ -643,7 +657,12 @@ func (s *state) searchExperiments(filter string, view mlflow.ViewType, maxResult
 		b, _ := strconv.Atoi(out[j].ID)
 		return a < b
 	})
+	// Unlike runs, experiments are queried with LIMIT max_results+1, so a
+	// token is only given when another page exists.
 	page, token := paginate(out, offset, maxResults)
+	if offset+len(page) >= len(out) {
+		token = ""
+	}
 	return page, token, nil
 }
 
