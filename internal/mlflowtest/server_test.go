@@ -124,6 +124,7 @@ func TestBehaviours(t *testing.T) {
 		{name: "GET needs no content type", path: "runs/get?run_id={run}", method: "GET", status: 200},
 		{name: "json charset accepted", path: "runs/set-tag", contentType: "application/json; charset=utf-8", body: `{"run_id":"{run}","key":"k","value":"v"}`, status: 200},
 		{name: "non-JSON body read as empty", path: "runs/set-tag", body: `not json`, status: 400, code: "INVALID_PARAMETER_VALUE", msg: "Missing value for required parameter 'run_id'"},
+		{name: "non-JSON runs/create lands in Default", path: "runs/create", body: `not json`, status: 200, msg: `"experiment_id":"0"`},
 		{name: "non-JSON log-batch is a 500 page", path: "runs/log-batch", body: `not json`, status: 500, msg: "<title>500 Internal Server Error</title>"},
 		{name: "empty log-batch body is a 500 page", path: "runs/log-batch", body: ``, status: 500, msg: "Internal Server Error"},
 		{name: "JSON array body is a 500 page", path: "runs/set-tag", body: `[1,2]`, status: 500, msg: "Internal Server Error"},
