@@ -89,9 +89,9 @@ var jsonSafe = func() (t [utf8.RuneSelf]bool) {
 
 const hexDigits = "0123456789abcdef"
 
-// appendJSONString writes s as a quoted JSON string. Only what JSON requires
-// is escaped ('"', '\\', control characters) plus invalid UTF-8, so every
-// escape is no longer than mlflow.JSONStringLen assumes.
+// appendJSONString writes s as a quoted JSON string. What JSON requires is
+// escaped ('"', '\\', control characters), plus invalid UTF-8 and U+2028/9;
+// every escape is no longer than mlflow.JSONStringLen assumes.
 func appendJSONString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
@@ -124,6 +124,15 @@ func appendJSONString(dst []byte, s string) []byte {
 			dst = append(dst, s[start:i]...)
 			dst = append(dst, `\ufffd`...)
 			i++
+			start = i
+			continue
+		}
+		// U+2028 and U+2029 are valid JSON but end lines in JavaScript;
+		// escaping them keeps bodies safe to log or embed, as encoding/json.
+		if r == '\u2028' || r == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+			i += size
 			start = i
 			continue
 		}
