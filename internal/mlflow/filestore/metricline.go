@@ -12,59 +12,95 @@ import (
 )
 
 // pyFloatRepr formats v as Python's repr(float) (and so str(float), which
-// MLflow's f"{metric.value}" uses): the shortest round-tripping digits, fixed
-// notation for decimal exponents in [-4, 16), always with a fractional part,
-// scientific otherwise with a sign and at least two exponent digits, and
-// nan/inf/-inf for the specials.
-func pyFloatRepr(v float64) string {
+// MLflow's f"{metric.value}" uses).
+func pyFloatRepr(v float64) string { return string(appendPyFloat(nil, v)) }
+
+// appendPyFloat appends Python's repr of v: the shortest round-tripping
+// digits, fixed notation for decimal exponents in [-4, 16) and always with a
+// fractional part, scientific otherwise with a sign and at least two exponent
+// digits, and nan/inf/-inf for the specials.
+func appendPyFloat(dst []byte, v float64) []byte {
 	switch {
 	case math.IsNaN(v):
-		return "nan"
+		return append(dst, "nan"...)
 	case math.IsInf(v, 1):
-		return "inf"
+		return append(dst, "inf"...)
 	case math.IsInf(v, -1):
-		return "-inf"
+		return append(dst, "-inf"...)
+	case v == math.Trunc(v) && math.Abs(v) < 1<<53:
+		// Integral values, the common case for counters and percentages.
+		if v == 0 && math.Signbit(v) {
+			return append(dst, "-0.0"...)
+		}
+		if math.Abs(v) < 1e16 {
+			dst = strconv.AppendInt(dst, int64(v), 10)
+			return append(dst, ".0"...)
+		}
+	}
+	if v < 0 {
+		dst = append(dst, '-')
+		v = -v
 	}
 	// 'e' with precision -1 yields the shortest digits as d.ddde±XX.
-	e := strconv.FormatFloat(v, 'e', -1, 64)
-	neg := strings.HasPrefix(e, "-")
-	e = strings.TrimPrefix(e, "-")
-	mant, expStr, _ := strings.Cut(e, "e")
-	exp, _ := strconv.Atoi(expStr)
-	digits := strings.Replace(mant, ".", "", 1)
-	var out string
+	var scratch [32]byte
+	e := strconv.AppendFloat(scratch[:0], v, 'e', -1, 64)
+	ei := bytes.IndexByte(e, 'e')
+	exp := 0
+	for _, c := range e[ei+2:] {
+		exp = exp*10 + int(c-'0')
+	}
+	if e[ei+1] == '-' {
+		exp = -exp
+	}
+	var digitBuf [24]byte
+	digits := append(digitBuf[:0], e[0])
+	if ei > 1 {
+		digits = append(digits, e[2:ei]...)
+	}
 	if exp >= -4 && exp < 16 {
 		point := exp + 1 // digits before the decimal point
 		switch {
 		case point <= 0:
-			out = "0." + strings.Repeat("0", -point) + digits
+			dst = append(dst, "0."...)
+			for i := 0; i < -point; i++ {
+				dst = append(dst, '0')
+			}
+			return append(dst, digits...)
 		case point >= len(digits):
-			out = digits + strings.Repeat("0", point-len(digits)) + ".0"
+			dst = append(dst, digits...)
+			for i := len(digits); i < point; i++ {
+				dst = append(dst, '0')
+			}
+			return append(dst, ".0"...)
 		default:
-			out = digits[:point] + "." + digits[point:]
+			dst = append(dst, digits[:point]...)
+			dst = append(dst, '.')
+			return append(dst, digits[point:]...)
 		}
+	}
+	dst = append(dst, digits[0])
+	if len(digits) > 1 {
+		dst = append(dst, '.')
+		dst = append(dst, digits[1:]...)
+	}
+	dst = append(dst, 'e')
+	if exp < 0 {
+		dst = append(dst, '-')
+		exp = -exp
 	} else {
-		m := digits[:1]
-		if len(digits) > 1 {
-			m += "." + digits[1:]
-		}
-		sign := "+"
-		if exp < 0 {
-			sign, exp = "-", -exp
-		}
-		out = fmt.Sprintf("%se%s%02d", m, sign, exp)
+		dst = append(dst, '+')
 	}
-	if neg {
-		out = "-" + out
+	if exp < 10 {
+		dst = append(dst, '0')
 	}
-	return out
+	return strconv.AppendInt(dst, int64(exp), 10)
 }
 
 // appendMetricLine appends MLflow's metric line f"{ts} {value} {step}\n".
 func appendMetricLine(buf []byte, m mlflow.Metric) []byte {
 	buf = strconv.AppendInt(buf, m.Timestamp, 10)
 	buf = append(buf, ' ')
-	buf = append(buf, pyFloatRepr(m.Value)...)
+	buf = appendPyFloat(buf, m.Value)
 	buf = append(buf, ' ')
 	buf = strconv.AppendInt(buf, m.Step, 10)
 	return append(buf, '\n')

@@ -453,9 +453,14 @@ func validateBatch(b mlflow.Batch) error {
 	if n := b.Len(); n > mlflow.MaxEntitiesPerBatch {
 		return invalidParam("A batch logging request can contain at most %d total metrics, params, and tags. Got %d.", mlflow.MaxEntitiesPerBatch, n)
 	}
+	// Batches repeat a handful of keys many times; check each key once.
+	validKeys := make(map[string]bool)
 	for _, m := range b.Metrics {
-		if err := mlflow.ValidateKey(m.Key); err != nil {
-			return invalidParam("Invalid metric name: %v", err)
+		if !validKeys[m.Key] {
+			if err := mlflow.ValidateKey(m.Key); err != nil {
+				return invalidParam("Invalid metric name: %v", err)
+			}
+			validKeys[m.Key] = true
 		}
 		if m.Timestamp < 0 {
 			return invalidParam("Got invalid timestamp %d for metric '%s'. Timestamp must be a nonnegative long (64-bit integer)", m.Timestamp, m.Key)
@@ -586,12 +591,19 @@ func (s *Store) appendMetrics(runDir string, metrics []mlflow.Metric) error {
 		return nil
 	}
 	var order []string
-	lines := make(map[string][]byte)
+	counts := make(map[string]int)
+	for _, m := range metrics {
+		if counts[m.Key] == 0 {
+			order = append(order, m.Key)
+		}
+		counts[m.Key]++
+	}
+	// A line is at most ~60 bytes (13-digit ts, 24-char float, 19-digit step).
+	lines := make(map[string][]byte, len(order))
 	for _, m := range metrics {
 		buf, ok := lines[m.Key]
 		if !ok {
-			order = append(order, m.Key)
-			buf = make([]byte, 0, 48*len(metrics)/4+48)
+			buf = make([]byte, 0, 40*counts[m.Key])
 		}
 		lines[m.Key] = appendMetricLine(buf, m)
 	}
