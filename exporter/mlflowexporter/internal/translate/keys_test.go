@@ -52,6 +52,9 @@ func TestSanitizeKey(t *testing.T) {
 		{"250 chars kept", a("k", 250), a("k", 250)},
 		{"250 multibyte chars kept", a("ä", 250), a("ä", 250)},
 		{"251 chars cut", a("k", 251), a("k", 241) + fnvSuffix(a("k", 251))},
+		// The hash suffix must fit in 250 characters as well.
+		{"lossy and 245 chars", a("k", 244) + ":", a("k", 241) + fnvSuffix(a("k", 244)+":")},
+		{"lossy and 241 chars", a("k", 240) + ":", a("k", 240) + "_" + fnvSuffix(a("k", 240)+":")},
 		{"long and lossy", a("k:", 200), a("k_", 121)[:241] + fnvSuffix(a("k:", 200))},
 		{"cut at a slash", a("a", 240) + "/" + a("b", 20), a("a", 240) + fnvSuffix(a("a", 240)+"/"+a("b", 20))},
 		{"cut leaves dot segment", a("a", 239) + "/." + a("b", 20), a("a", 239) + fnvSuffix(a("a", 239)+"/."+a("b", 20))},
