@@ -128,11 +128,13 @@ func (b *keyBuilder) addSegmentPart(s string) {
 
 func (b *keyBuilder) String() string {
 	key := b.sb.String()
-	tooLong := utf8.RuneCountInString(key) > mlflow.MaxKeyLength
-	if !b.lossy && !tooLong {
+	n := utf8.RuneCountInString(key)
+	if !b.lossy && n <= mlflow.MaxKeyLength {
 		return key
 	}
-	if tooLong {
+	// The hash suffix must fit within MaxKeyLength too, also when the key
+	// is cut only because it is lossy.
+	if n > mlflow.MaxKeyLength-hashSuffixLen {
 		key = truncateRunes(key, mlflow.MaxKeyLength-hashSuffixLen)
 		// A cut may end in '/' or a '.' segment; keep the key normalised.
 		key = strings.TrimRight(key, "/")
