@@ -135,8 +135,8 @@ func (s *Store) CreateRun(ctx context.Context, req mlflow.CreateRunRequest) (*ml
 	if err := validateTags(req.Tags); err != nil {
 		return nil, err
 	}
-	if len(req.Tags) > mlflow.MaxTagsPerBatch {
-		return nil, invalidParam("A run may be created with at most %d tags, got %d", mlflow.MaxTagsPerBatch, len(req.Tags))
+	if k, prefix, ok := pathConflict(keysOf(req.Tags, func(t mlflow.Tag) string { return t.Key })); ok {
+		return nil, invalidParam("tag keys %q and %q cannot both be stored: the first is a folder of the second", prefix, k)
 	}
 	tags := append([]mlflow.Tag(nil), req.Tags...)
 	tagName, hasTagName := "", false
@@ -236,7 +236,7 @@ func (s *Store) populateRun(runDir string, meta *runMeta, tags []mlflow.Tag) err
 func writeTag(runDir string, t mlflow.Tag) error {
 	err := writeFileAtomic(runDir, filepath.Join(runDir, tagsDir, filepath.FromSlash(t.Key)), []byte(t.Value), false)
 	if isPathConflict(err) {
-		return invalidParam("Tag key %q conflicts with the path of another tag key", t.Key)
+		return invalidParam("Tag key %q cannot be stored: its path collides with another tag key's or is too long", t.Key)
 	}
 	if err != nil {
 		return fmt.Errorf("write tag %q: %w", t.Key, err)
@@ -483,7 +483,43 @@ func validateBatch(b mlflow.Batch) error {
 	if len(dupes) > 0 {
 		return invalidParam("Duplicate parameter keys have been submitted: %q. Please ensure the request contains only one param value per param key.", dupes)
 	}
-	return validateTags(b.Tags)
+	if err := validateTags(b.Tags); err != nil {
+		return err
+	}
+	for kind, keys := range map[string][]string{"metric": keysOf(b.Metrics, func(m mlflow.Metric) string { return m.Key }),
+		"param": keysOf(b.Params, func(p mlflow.Param) string { return p.Key }),
+		"tag":   keysOf(b.Tags, func(t mlflow.Tag) string { return t.Key })} {
+		if k, prefix, ok := pathConflict(keys); ok {
+			return invalidParam("%s keys %q and %q cannot both be stored: the first is a folder of the second", kind, prefix, k)
+		}
+	}
+	return nil
+}
+
+func keysOf[T any](items []T, key func(T) string) []string {
+	out := make([]string, len(items))
+	for i, it := range items {
+		out[i] = key(it)
+	}
+	return out
+}
+
+// pathConflict finds two keys where one is a path prefix of the other ("a"
+// and "a/b"): the file store cannot hold both, as "a" would be a file and a
+// folder at once.
+func pathConflict(keys []string) (key, prefix string, found bool) {
+	set := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		set[k] = true
+	}
+	for _, k := range keys {
+		for i := 0; i < len(k); i++ {
+			if k[i] == '/' && set[k[:i]] {
+				return k, k[:i], true
+			}
+		}
+	}
+	return "", "", false
 }
 
 // LogBatch writes params (write-once), metrics (appended, one write per key)
@@ -532,7 +568,7 @@ func (s *Store) LogBatch(ctx context.Context, runID string, b mlflow.Batch) erro
 		if err := writeTag(loc.dir, t); err != nil {
 			return err
 		}
-		if t.Key == runNameTag && t.Value != loc.meta.RunName {
+		if t.Key == runNameTag && t.Value != "" && t.Value != loc.meta.RunName {
 			if err := s.updateRunMeta(loc, mlflow.UpdateRunRequest{RunID: runID, RunName: t.Value}); err != nil {
 				return fmt.Errorf("log batch to run %s: %w", runID, err)
 			}
@@ -558,7 +594,7 @@ func checkParam(runDir, runID string, p mlflow.Param) error {
 	case errors.Is(err, fs.ErrNotExist):
 		return nil
 	case isPathConflict(err):
-		return invalidParam("Param key %q conflicts with the path of another param key", p.Key)
+		return invalidParam("Param key %q cannot be stored: its path collides with another param key's or is too long", p.Key)
 	case err != nil:
 		return fmt.Errorf("read param %q: %w", p.Key, err)
 	case string(cur) != p.Value:
@@ -572,7 +608,7 @@ func checkParam(runDir, runID string, p mlflow.Param) error {
 func writeParam(runDir, runID string, p mlflow.Param) error {
 	created, err := createWithContent(runDir, paramPath(runDir, p.Key), []byte(p.Value), true)
 	if isPathConflict(err) {
-		return invalidParam("Param key %q conflicts with the path of another param key", p.Key)
+		return invalidParam("Param key %q cannot be stored: its path collides with another param key's or is too long", p.Key)
 	}
 	if err != nil {
 		return fmt.Errorf("write param %q: %w", p.Key, err)
@@ -610,7 +646,7 @@ func (s *Store) appendMetrics(runDir string, metrics []mlflow.Metric) error {
 	for _, key := range order {
 		if err := s.appendFile(runDir, filepath.Join(runDir, metricsDir, filepath.FromSlash(key)), lines[key]); err != nil {
 			if isPathConflict(err) {
-				return invalidParam("Metric key %q conflicts with the path of another metric key", key)
+				return invalidParam("Metric key %q cannot be stored: its path collides with another metric key's or is too long", key)
 			}
 			return fmt.Errorf("append metric %q: %w", key, err)
 		}

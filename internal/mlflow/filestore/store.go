@@ -466,6 +466,9 @@ func (s *Store) CreateExperiment(ctx context.Context, name string, tags []mlflow
 	if err := validateTags(tags); err != nil {
 		return "", err
 	}
+	if k, prefix, ok := pathConflict(keysOf(tags, func(t mlflow.Tag) string { return t.Key })); ok {
+		return "", invalidParam("tag keys %q and %q cannot both be stored: the first is a folder of the second", prefix, k)
+	}
 	s.layout.RLock()
 	defer s.layout.RUnlock()
 	s.expMu.Lock()
@@ -521,7 +524,7 @@ func (s *Store) createExperimentDir(id string, meta *experimentMeta, tags []mlfl
 	for _, t := range tags {
 		if err := writeFileAtomic(dir, filepath.Join(dir, tagsDir, filepath.FromSlash(t.Key)), []byte(t.Value), false); err != nil {
 			if isPathConflict(err) {
-				return invalidParam("Tag key %q conflicts with another tag key's path", t.Key)
+				return invalidParam("Tag key %q cannot be stored: its path collides with another tag key's or is too long", t.Key)
 			}
 			return fmt.Errorf("write experiment tag %q: %w", t.Key, err)
 		}

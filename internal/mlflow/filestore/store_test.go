@@ -114,6 +114,10 @@ func TestExperimentSemantics(t *testing.T) {
 		{"empty name", func() error { _, err := s.CreateExperiment(ctx, "", nil); return err }, mlflow.ErrorCodeInvalidParameterValue},
 		{"long name", func() error { _, err := s.CreateExperiment(ctx, strings.Repeat("x", 501), nil); return err }, mlflow.ErrorCodeInvalidParameterValue},
 		{"bad tag key", func() error { _, err := s.CreateExperiment(ctx, "t", []mlflow.Tag{{Key: "../x"}}); return err }, mlflow.ErrorCodeInvalidParameterValue},
+		{"tag keys collide", func() error {
+			_, err := s.CreateExperiment(ctx, "t", []mlflow.Tag{{Key: "a"}, {Key: "a/b"}})
+			return err
+		}, mlflow.ErrorCodeInvalidParameterValue},
 		{"unknown name", func() error { _, err := s.GetExperimentByName(ctx, "nope"); return err }, mlflow.ErrorCodeResourceDoesNotExist},
 		{"unknown id", func() error { _, err := s.GetExperiment(ctx, "12345"); return err }, mlflow.ErrorCodeResourceDoesNotExist},
 		{"models is not an experiment", func() error { _, err := s.GetExperiment(ctx, "models"); return err }, mlflow.ErrorCodeResourceDoesNotExist},
@@ -179,6 +183,7 @@ func TestRunSemantics(t *testing.T) {
 			{name: "unknown experiment", req: mlflow.CreateRunRequest{ExperimentID: "424242"}, code: mlflow.ErrorCodeResourceDoesNotExist},
 			{name: "traversal experiment", req: mlflow.CreateRunRequest{ExperimentID: "../../etc"}, code: mlflow.ErrorCodeInvalidParameterValue},
 			{name: "bad tag", req: mlflow.CreateRunRequest{ExperimentID: expID, Tags: []mlflow.Tag{{Key: "a//b"}}}, code: mlflow.ErrorCodeInvalidParameterValue},
+			{name: "colliding tags", req: mlflow.CreateRunRequest{ExperimentID: expID, Tags: []mlflow.Tag{{Key: "a/b"}, {Key: "a"}}}, code: mlflow.ErrorCodeInvalidParameterValue},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
@@ -296,6 +301,8 @@ func TestLogBatchSemantics(t *testing.T) {
 		{name: "key path conflict", batch: mlflow.Batch{Metrics: []mlflow.Metric{{Key: "m/sub", Value: 1, Timestamp: 1}}}, code: mlflow.ErrorCodeInvalidParameterValue},
 		{name: "param path conflict", batch: mlflow.Batch{Params: []mlflow.Param{{Key: "p/sub", Value: "1"}}}, code: mlflow.ErrorCodeInvalidParameterValue},
 		{name: "tag path conflict", batch: mlflow.Batch{Tags: []mlflow.Tag{{Key: "t/sub", Value: "1"}}}, code: mlflow.ErrorCodeInvalidParameterValue},
+		{name: "conflict within batch", batch: mlflow.Batch{Metrics: []mlflow.Metric{{Key: "x/y", Timestamp: 1}, {Key: "x", Timestamp: 1}}}, code: mlflow.ErrorCodeInvalidParameterValue, msg: "folder"},
+		{name: "segment over 255 bytes", batch: mlflow.Batch{Tags: []mlflow.Tag{{Key: strings.Repeat("é", 200), Value: "1"}}}, code: mlflow.ErrorCodeInvalidParameterValue},
 	}
 	for _, key := range []string{"../escape", "/abs", "a//b", "a/./b", "a/../b", "", "x:y", "a\x00b", strings.Repeat("k", 251), "trailing/"} {
 		tests = append(tests,
