@@ -7,6 +7,7 @@
 // 1.3-1.9 million points/s of wall time (what the neighbours left us),
 // about 100 bytes per point, 0 allocations per call. BenchmarkLogBatch adds
 // HTTP to a local server: about 96 allocations per 1000-point call.
+
 package restclient
 
 import (

@@ -388,7 +388,7 @@ func TestConcurrentLogBatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	const workers, calls, perCall = 8, 20, 300
+	const workers, calls, perCall = 8, 8, 200
 	var wg sync.WaitGroup
 	errs := make(chan error, workers*calls)
 	for w := 0; w < workers; w++ {
