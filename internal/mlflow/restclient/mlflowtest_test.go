@@ -317,13 +317,17 @@ func TestAuthAgainstTestServer(t *testing.T) {
 		{"wrong bearer", mlflowtest.WithBearerToken("tok"),
 			func(u string) restclient.Config { return restclient.Config{TrackingURI: u, Token: "nope"} }, true},
 		{"basic", mlflowtest.WithBasicAuth("alice", "pw"),
-			func(u string) restclient.Config { return restclient.Config{TrackingURI: u, Username: "alice", Password: "pw"} }, false},
+			func(u string) restclient.Config {
+				return restclient.Config{TrackingURI: u, Username: "alice", Password: "pw"}
+			}, false},
 		{"basic from userinfo", mlflowtest.WithBasicAuth("alice", "pw"),
 			func(u string) restclient.Config {
 				return restclient.Config{TrackingURI: strings.Replace(u, "http://", "http://alice:pw@", 1)}
 			}, false},
 		{"wrong basic", mlflowtest.WithBasicAuth("alice", "pw"),
-			func(u string) restclient.Config { return restclient.Config{TrackingURI: u, Username: "alice", Password: "bad"} }, true},
+			func(u string) restclient.Config {
+				return restclient.Config{TrackingURI: u, Username: "alice", Password: "bad"}
+			}, true},
 		{"auth hook", mlflowtest.WithBearerToken("hooked"),
 			func(u string) restclient.Config {
 				return restclient.Config{TrackingURI: u, Token: "ignored", Auth: func(r *http.Request) error {
