@@ -304,7 +304,7 @@ func TestLogBatchSemantics(t *testing.T) {
 		{name: "conflict within batch", batch: mlflow.Batch{Metrics: []mlflow.Metric{{Key: "x/y", Timestamp: 1}, {Key: "x", Timestamp: 1}}}, code: mlflow.ErrorCodeInvalidParameterValue, msg: "folder"},
 		{name: "segment over 255 bytes", batch: mlflow.Batch{Tags: []mlflow.Tag{{Key: strings.Repeat("é", 200), Value: "1"}}}, code: mlflow.ErrorCodeInvalidParameterValue},
 	}
-	for _, key := range []string{"../escape", "/abs", "a//b", "a/./b", "a/../b", "", "x:y", "a\x00b", strings.Repeat("k", 251), "trailing/"} {
+	for _, key := range []string{"../escape", "/abs", "a//b", "a/./b", "a/../b", "", "x:y", "a\x00b", strings.Repeat("k", 251), "trailing/", "..hidden", "e\u0301"} {
 		tests = append(tests,
 			struct {
 				name  string
