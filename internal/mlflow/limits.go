@@ -23,19 +23,20 @@ const (
 )
 
 // ValidKeyRune reports whether r may appear in a metric, param or tag key:
-// Unicode letters and digits (Python's \w), '_', '-', '.', '/', and space.
-// ':' is left out because MLflow before 2.17 rejects it.
+// Python's \w (Unicode letters and numbers, '_'), '-', '.', '/', and space.
+// ':' is left out because MLflow before 2.17 rejects it; combining marks are
+// not \w in Python and are rejected too.
 func ValidKeyRune(r rune) bool {
 	switch r {
 	case '_', '-', '.', '/', ' ':
 		return true
 	}
-	return unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.Is(unicode.Mn, r)
+	return unicode.IsLetter(r) || unicode.IsNumber(r)
 }
 
 // ValidateKey applies MLflow's key rules: allowed characters, at most 250
-// characters, and unchanged by POSIX path normalisation (no leading or
-// trailing '/', no empty, '.' or '..' segment).
+// characters, unchanged by POSIX path normalisation (no leading or trailing
+// '/', no empty, '.' or '..' segment), and not starting with "..".
 func ValidateKey(key string) error {
 	if key == "" {
 		return fmt.Errorf("invalid key %q: empty", key)
@@ -47,6 +48,9 @@ func ValidateKey(key string) error {
 		if !ValidKeyRune(r) {
 			return fmt.Errorf("invalid key %q: character %q not allowed", key, r)
 		}
+	}
+	if strings.HasPrefix(key, "..") {
+		return fmt.Errorf("invalid key %q: starts with \"..\"", key)
 	}
 	for _, seg := range strings.Split(key, "/") {
 		if seg == "" || seg == "." || seg == ".." {
