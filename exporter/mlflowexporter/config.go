@@ -1,0 +1,129 @@
+package mlflowexporter
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/confighttp"
+	"go.opentelemetry.io/collector/config/configopaque"
+	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/config/configretry"
+	"go.opentelemetry.io/collector/exporter/exporterhelper"
+
+	"github.com/otelcol-mlflow/otelcol-mlflow/exporter/mlflowexporter/internal/translate"
+	"github.com/otelcol-mlflow/otelcol-mlflow/internal/mlflow"
+)
+
+// Config is the `mlflow` exporter's configuration. docs/mapping.md explains
+// what each mapping setting does.
+type Config struct {
+	// HTTP client settings for REST tracking servers: timeout, tls,
+	// headers, compression, proxy, keepalive. `endpoint` is not used:
+	// the server is named by tracking_uri.
+	confighttp.ClientConfig `mapstructure:",squash"`
+
+	// TrackingURI selects the backend as MLflow does: http(s)://host[:port]
+	// for a tracking server; file:./mlruns, file:///abs or a plain path for a
+	// local store. Empty: MLFLOW_TRACKING_URI, else ./mlruns (MLflow's default).
+	TrackingURI string `mapstructure:"tracking_uri"`
+	// Token is a bearer token; empty: MLFLOW_TRACKING_TOKEN.
+	Token configopaque.String `mapstructure:"token"`
+	// Username and Password are basic-auth credentials; empty:
+	// MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD.
+	Username string              `mapstructure:"username"`
+	Password configopaque.String `mapstructure:"password"`
+
+	// ExperimentName is used when a resource names no experiment.
+	ExperimentName string `mapstructure:"experiment_name"`
+	// RunName is used when a resource has no mlflow.run.name (before service.name).
+	RunName string `mapstructure:"run_name"`
+	// ResourceTags lists resource attributes copied onto runs as tags.
+	ResourceTags []string `mapstructure:"resource_tags"`
+
+	Metrics MetricsConfig `mapstructure:"metrics"`
+
+	// RunIdleTimeout ends a run after this long without data; 0 disables.
+	RunIdleTimeout time.Duration `mapstructure:"run_idle_timeout"`
+	// RunIdleEndStatus is the status idle runs end with.
+	RunIdleEndStatus string `mapstructure:"run_idle_end_status"`
+	// EndRunsOnShutdown ends open runs (FINISHED) when the collector stops.
+	EndRunsOnShutdown bool `mapstructure:"end_runs_on_shutdown"`
+	// DedupWindow is how many steps per metric key are remembered to skip
+	// points that SDKs re-export.
+	DedupWindow int `mapstructure:"dedup_window"`
+
+	QueueConfig configoptional.Optional[exporterhelper.QueueBatchConfig] `mapstructure:"sending_queue"`
+	RetryConfig configretry.BackOffConfig                                `mapstructure:"retry_on_failure"`
+}
+
+// MetricsConfig shapes metric keys and steps, and selects metrics.
+type MetricsConfig struct {
+	StepAttribute      string                     `mapstructure:"step_attribute"`
+	AttributeKeyStyle  string                     `mapstructure:"attribute_key_style"`
+	IgnoreAttributes   []string                   `mapstructure:"ignore_attributes"`
+	HistogramQuantiles []float64                  `mapstructure:"histogram_quantiles"`
+	Include            []string                   `mapstructure:"include"`
+	Exclude            []string                   `mapstructure:"exclude"`
+	Declared           []translate.DeclaredMetric `mapstructure:"declared"`
+}
+
+var _ component.Config = (*Config)(nil)
+
+// Validate checks the configuration without touching the environment or
+// the network; the tracking URI is resolved at start.
+func (cfg *Config) Validate() error {
+	var errs []error
+	if cfg.Endpoint != "" {
+		errs = append(errs, errors.New("endpoint is not used by the mlflow exporter: set tracking_uri"))
+	}
+	if u := cfg.TrackingURI; u != "" {
+		if err := validateTrackingURI(u); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if (cfg.Username == "") != (cfg.Password == "") {
+		errs = append(errs, errors.New("username and password must be set together"))
+	}
+	if cfg.Token != "" && cfg.Username != "" {
+		errs = append(errs, errors.New("set either token or username/password, not both"))
+	}
+	if n := len(cfg.ExperimentName); n > mlflow.MaxExperimentNameLength {
+		errs = append(errs, fmt.Errorf("experiment_name is %d characters, MLflow allows %d", n, mlflow.MaxExperimentNameLength))
+	}
+	if !translate.KeyStyle(cfg.Metrics.AttributeKeyStyle).Valid() {
+		errs = append(errs, fmt.Errorf("metrics.attribute_key_style %q: want key_value, value or ignore", cfg.Metrics.AttributeKeyStyle))
+	}
+	for _, q := range cfg.Metrics.HistogramQuantiles {
+		if q <= 0 || q >= 1 {
+			errs = append(errs, fmt.Errorf("metrics.histogram_quantiles: %v is not in (0, 1)", q))
+		}
+	}
+	if _, err := translate.NewFilter(cfg.Metrics.Include, cfg.Metrics.Exclude, cfg.Metrics.Declared); err != nil {
+		errs = append(errs, fmt.Errorf("metrics: %w", err))
+	}
+	if cfg.RunIdleTimeout < 0 {
+		errs = append(errs, errors.New("run_idle_timeout must not be negative"))
+	}
+	if s := mlflow.RunStatus(strings.ToUpper(cfg.RunIdleEndStatus)); !s.Terminal() {
+		errs = append(errs, fmt.Errorf("run_idle_end_status %q: want FINISHED, FAILED or KILLED", cfg.RunIdleEndStatus))
+	}
+	if cfg.DedupWindow < 0 {
+		errs = append(errs, errors.New("dedup_window must not be negative"))
+	}
+	return errors.Join(errs...)
+}
+
+func validateTrackingURI(u string) error {
+	switch {
+	case strings.HasPrefix(u, "http://"), strings.HasPrefix(u, "https://"):
+		return nil
+	case u == "databricks", strings.HasPrefix(u, "databricks://"):
+		return fmt.Errorf("tracking_uri %q: Databricks workspaces are not supported yet", u)
+	case strings.Contains(u, "://") && !strings.HasPrefix(u, "file:"):
+		return fmt.Errorf("tracking_uri %q: unsupported scheme (want http, https, file or a path)", u)
+	}
+	return nil
+}

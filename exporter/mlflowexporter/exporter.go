@@ -1,0 +1,381 @@
+package mlflowexporter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer/consumererror"
+	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/exporter/exporterhelper"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.uber.org/zap"
+
+	"github.com/otelcol-mlflow/otelcol-mlflow/exporter/mlflowexporter/internal/runs"
+	"github.com/otelcol-mlflow/otelcol-mlflow/exporter/mlflowexporter/internal/translate"
+	"github.com/otelcol-mlflow/otelcol-mlflow/internal/mlflow"
+)
+
+type mlflowExporter struct {
+	cfg    *Config
+	set    exporter.Settings
+	logger *zap.Logger
+	tr     *translate.Translator
+	getenv func(string) string
+	now    func() time.Time
+
+	tel   *telemetry
+	drops *dropLog
+
+	// Set in start.
+	store backend
+	runs  *runs.Manager
+
+	stopSweep chan struct{}
+	sweepDone sync.WaitGroup
+}
+
+func newExporter(cfg *Config, set exporter.Settings) (*mlflowExporter, error) {
+	filter, err := translate.NewFilter(cfg.Metrics.Include, cfg.Metrics.Exclude, cfg.Metrics.Declared)
+	if err != nil {
+		return nil, err
+	}
+	tel, err := newTelemetry(set.MeterProvider)
+	if err != nil {
+		return nil, fmt.Errorf("create self-metrics: %w", err)
+	}
+	tr := translate.New(translate.Options{
+		StepAttribute:      cfg.Metrics.StepAttribute,
+		KeyStyle:           translate.KeyStyle(cfg.Metrics.AttributeKeyStyle),
+		IgnoreAttributes:   cfg.Metrics.IgnoreAttributes,
+		HistogramQuantiles: cfg.Metrics.HistogramQuantiles,
+		DefaultExperiment:  cfg.ExperimentName,
+		DefaultRunName:     cfg.RunName,
+		ResourceTags:       cfg.ResourceTags,
+		Filter:             filter,
+	})
+	return &mlflowExporter{
+		cfg: cfg, set: set, logger: set.Logger, tr: tr, getenv: os.Getenv, now: time.Now,
+		tel: tel, drops: newDropLog(set.Logger, tel),
+	}, nil
+}
+
+func (e *mlflowExporter) start(ctx context.Context, host component.Host) error {
+	b, kind, err := openBackend(ctx, e.cfg, host, e.set.TelemetrySettings, e.getenv)
+	if err != nil {
+		return err
+	}
+	e.store = &instrumentedStore{backend: b, tel: e.tel}
+	e.runs = runs.NewManager(e.store, runs.Settings{
+		DedupWindow:   e.cfg.DedupWindow,
+		IdleTimeout:   e.cfg.RunIdleTimeout,
+		IdleEndStatus: mlflow.RunStatus(strings.ToUpper(e.cfg.RunIdleEndStatus)),
+		Logger:        e.logger,
+		Now:           e.now,
+	})
+	e.logger.Info("MLflow exporter started", zap.String("backend", kind))
+	if e.cfg.RunIdleTimeout > 0 {
+		e.stopSweep = make(chan struct{})
+		e.sweepDone.Add(1)
+		go e.sweepIdle(min(e.cfg.RunIdleTimeout/4, time.Minute))
+	}
+	return nil
+}
+
+func (e *mlflowExporter) sweepIdle(every time.Duration) {
+	defer e.sweepDone.Done()
+	t := time.NewTicker(max(every, 10*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-e.stopSweep:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			if _, err := e.runs.EndIdle(ctx); err != nil {
+				e.logger.Warn("Ending idle runs failed", zap.Error(err))
+			}
+			cancel()
+		}
+	}
+}
+
+func (e *mlflowExporter) shutdown(ctx context.Context) error {
+	if e.stopSweep != nil {
+		close(e.stopSweep)
+		e.sweepDone.Wait()
+	}
+	if e.store == nil {
+		return nil
+	}
+	var err error
+	if e.cfg.EndRunsOnShutdown {
+		err = e.runs.EndAll(ctx, mlflow.RunStatusFinished)
+	}
+	return errors.Join(err, e.store.Close())
+}
+
+// runGroup is every resource of one export that belongs to one run
+// (exporter batching concatenates resources, so a run may appear many times).
+type runGroup struct {
+	id      translate.Identity
+	data    []*translate.ResourceData
+	indices []int
+}
+
+func (e *mlflowExporter) pushMetrics(ctx context.Context, md pmetric.Metrics) error {
+	var stats translate.Stats
+	now := e.now()
+	rms := md.ResourceMetrics()
+	groups := map[string]*runGroup{}
+	var order []string
+	for i := 0; i < rms.Len(); i++ {
+		rd := e.tr.Resource(rms.At(i), now, &stats)
+		if rd.Identity.IsZero() {
+			if n := len(rd.Points) + len(rd.Params); n > 0 {
+				e.drops.drop(ctx, translate.DropNoRunIdentity.String(), n,
+					"Dropping telemetry that names no MLflow run: set mlflow.run.name or service.name on the resource, or run_name in the exporter")
+			}
+			continue
+		}
+		k := rd.Identity.Key()
+		g := groups[k]
+		if g == nil {
+			g = &runGroup{id: rd.Identity}
+			groups[k] = g
+			order = append(order, k)
+		}
+		g.data = append(g.data, rd)
+		g.indices = append(g.indices, i)
+	}
+	e.recordTranslateStats(ctx, stats)
+
+	var (
+		failed   []int
+		errs     []error
+		throttle time.Duration
+	)
+	for _, k := range order {
+		g := groups[k]
+		err := e.exportRun(ctx, g)
+		if err == nil {
+			continue
+		}
+		if !retryable(err) {
+			e.drops.drop(ctx, "rejected", countItems(g), "Dropping data MLflow will not accept",
+				zap.String("run", g.id.String()), zap.Error(err))
+			continue
+		}
+		failed = append(failed, g.indices...)
+		errs = append(errs, fmt.Errorf("%s: %w", g.id, err))
+		var ae *mlflow.APIError
+		if errors.As(err, &ae) && ae.RetryAfter > throttle {
+			throttle = ae.RetryAfter
+		}
+	}
+	if len(failed) == 0 {
+		return nil
+	}
+	// Only the failed runs' resources go back to the retry: what landed
+	// stays landed (and would be skipped as duplicate anyway).
+	slices.Sort(failed)
+	retry := pmetric.NewMetrics()
+	for _, i := range failed {
+		rms.At(i).CopyTo(retry.ResourceMetrics().AppendEmpty())
+	}
+	err := consumererror.NewMetrics(errors.Join(errs...), retry)
+	if throttle > 0 {
+		err = exporterhelper.NewThrottleRetry(err, throttle)
+	}
+	return err
+}
+
+func countItems(g *runGroup) int {
+	n := 0
+	for _, rd := range g.data {
+		n += len(rd.Points) + len(rd.Params) + len(rd.Tags)
+	}
+	return n
+}
+
+// retryable says whether err may pass if the same data is sent again:
+// MLflow's retryable answers, transport failures and timeouts, and a run
+// that vanished (it is re-resolved on the retry).
+func retryable(err error) bool {
+	if errors.Is(err, runs.ErrRunNotFound) {
+		return false
+	}
+	if errors.Is(err, errRunGone) {
+		return true
+	}
+	var ae *mlflow.APIError
+	if errors.As(err, &ae) {
+		return mlflow.IsRetryable(err)
+	}
+	// Transport errors, timeouts, cancellations.
+	return true
+}
+
+func (e *mlflowExporter) recordTranslateStats(ctx context.Context, st translate.Stats) {
+	for r := translate.DropReason(0); int(r) < len(st.Dropped); r++ {
+		if n := st.Dropped[r]; n > 0 {
+			e.drops.drop(ctx, r.String(), n, "Dropped OTLP data points (see docs/mapping.md for the rule)")
+		}
+	}
+	if st.Truncated > 0 {
+		e.drops.drop(ctx, "value_truncated", st.Truncated, "Cut param/tag values to MLflow's length limit")
+	}
+}
+
+// errRunGone marks a run deleted while we write to it.
+var errRunGone = errors.New("run deleted or no longer active")
+
+func (e *mlflowExporter) exportRun(ctx context.Context, g *runGroup) error {
+	start := int64(0)
+	var createTags []mlflow.Tag
+	var points []translate.Point
+	var params []mlflow.Param
+	var tags []mlflow.Tag
+	var end *translate.RunEnd
+	lastPoint := int64(0)
+	for _, rd := range g.data {
+		if rd.EarliestMs != 0 && (start == 0 || rd.EarliestMs < start) {
+			start = rd.EarliestMs
+		}
+		points = append(points, rd.Points...)
+		params = append(params, rd.Params...)
+		tags = append(tags, rd.Tags...)
+		if rd.End != nil && (end == nil || rd.End.TimeMs >= end.TimeMs) {
+			end = rd.End
+		}
+	}
+	if len(points) == 0 && len(params) == 0 && len(tags) == 0 && end == nil {
+		return nil
+	}
+	for i := range points {
+		lastPoint = max(lastPoint, points[i].Timestamp)
+	}
+	if start == 0 {
+		start = e.now().UnixMilli()
+	}
+	createTags = tags
+
+	r, err := e.runs.Get(ctx, g.id, start, createTags)
+	if err != nil {
+		return err
+	}
+	r.Lock()
+	defer r.Unlock()
+
+	batch, pst := r.Prepare(points, params, tags)
+	if pst.Duplicates > 0 {
+		e.tel.duplicates.Add(ctx, int64(pst.Duplicates))
+	}
+	for _, p := range pst.ParamChanged {
+		e.drops.drop(ctx, "param_changed", 1,
+			"MLflow params are write-once: dropping a changed value (log values that change as tags or metrics)",
+			zap.String("run_id", r.ID), zap.String("param", p.Key))
+	}
+	if err := e.write(ctx, r, batch); err != nil {
+		if errors.Is(err, errRunGone) {
+			e.runs.Forget(r)
+		}
+		return err
+	}
+	e.runs.Touch(r, lastPoint)
+	if end != nil {
+		if err := e.runs.End(ctx, r, end.Status, end.TimeMs); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// write sends the batch in log-batch calls within MLflow's limits,
+// committing each part that lands.
+func (e *mlflowExporter) write(ctx context.Context, r *runs.Run, b mlflow.Batch) error {
+	for _, part := range mlflow.Pack(b) {
+		if err := e.writeNarrowing(ctx, r, part); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeNarrowing sends b; when MLflow rejects it as invalid, it bisects the
+// batch to find the offending entities, drops only those and writes the
+// rest. Since MLflow validates a batch before writing it, the halves that
+// pass are written once.
+func (e *mlflowExporter) writeNarrowing(ctx context.Context, r *runs.Run, b mlflow.Batch) error {
+	err := e.store.LogBatch(ctx, r.ID, b)
+	if err == nil {
+		r.Commit(b)
+		return nil
+	}
+	if runGone(err) {
+		return fmt.Errorf("log to run %q: %w: %w", r.ID, errRunGone, err)
+	}
+	if !mlflow.IsInvalidParameter(err) {
+		return fmt.Errorf("log batch to run %q: %w", r.ID, err)
+	}
+	if b.Len() == 1 {
+		reason := "rejected"
+		if len(b.Params) == 1 && strings.Contains(err.Error(), "Changing param values is not allowed") {
+			reason = "param_changed"
+		}
+		e.drops.drop(ctx, reason, 1, "MLflow rejected an entity; dropping it alone",
+			zap.String("run_id", r.ID), zap.String("key", entityKey(b)), zap.Error(err))
+		return nil
+	}
+	left, right := split(b)
+	if err := e.writeNarrowing(ctx, r, left); err != nil {
+		return err
+	}
+	return e.writeNarrowing(ctx, r, right)
+}
+
+// runGone recognises answers meaning the run cannot take data any more:
+// 404 for a run that no longer exists, 400 for a deleted run.
+func runGone(err error) bool {
+	var ae *mlflow.APIError
+	if !errors.As(err, &ae) {
+		return false
+	}
+	if ae.HTTPStatus == http.StatusNotFound && ae.Code == mlflow.ErrorCodeResourceDoesNotExist {
+		return true
+	}
+	return mlflow.IsInvalidParameter(err) && strings.Contains(ae.Message, "'active' state")
+}
+
+func entityKey(b mlflow.Batch) string {
+	switch {
+	case len(b.Metrics) == 1:
+		return b.Metrics[0].Key
+	case len(b.Params) == 1:
+		return b.Params[0].Key
+	case len(b.Tags) == 1:
+		return b.Tags[0].Key
+	}
+	return ""
+}
+
+// split halves a batch by entity count, in params, tags, metrics order.
+func split(b mlflow.Batch) (mlflow.Batch, mlflow.Batch) {
+	half := b.Len() / 2
+	var l, r mlflow.Batch
+	take := func(n int) int { return min(n, half-l.Len()) }
+	n := take(len(b.Params))
+	l.Params, r.Params = b.Params[:n], b.Params[n:]
+	n = take(len(b.Tags))
+	l.Tags, r.Tags = b.Tags[:n], b.Tags[n:]
+	n = take(len(b.Metrics))
+	l.Metrics, r.Metrics = b.Metrics[:n], b.Metrics[n:]
+	return l, r
+}

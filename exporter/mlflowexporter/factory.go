@@ -1,0 +1,73 @@
+// Package mlflowexporter exports OTLP metrics into MLflow experiments and
+// runs: open-source tracking servers and a local MLflow file store.
+package mlflowexporter
+
+import (
+	"context"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/confighttp"
+	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/config/configretry"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/exporter/exporterhelper"
+
+	"github.com/otelcol-mlflow/otelcol-mlflow/exporter/mlflowexporter/internal/metadata"
+	"github.com/otelcol-mlflow/otelcol-mlflow/exporter/mlflowexporter/internal/translate"
+)
+
+// NewFactory returns the `mlflow` exporter factory.
+func NewFactory() exporter.Factory {
+	return exporter.NewFactory(metadata.Type, createDefaultConfig,
+		exporter.WithMetrics(createMetricsExporter, metadata.MetricsStability))
+}
+
+func createDefaultConfig() component.Config {
+	client := confighttp.NewDefaultClientConfig()
+	client.Timeout = 30 * time.Second
+
+	queue := exporterhelper.NewDefaultQueueConfig()
+	// Batching inside the exporter fills log-batch calls (1000 metrics
+	// each); a flush timeout keeps latency to MLflow's UI around a second.
+	batch := exporterhelper.NewDefaultBatchConfig()
+	batch.FlushTimeout = time.Second
+	batch.MinSize = 1000
+	batch.MaxSize = 20000
+	queue.Batch = configoptional.Some(batch)
+	queue.NumConsumers = 4
+
+	return &Config{
+		ClientConfig: client,
+		ResourceTags: []string{"service.name", "service.version", "service.instance.id", "host.name", "process.pid"},
+		Metrics: MetricsConfig{
+			StepAttribute:      "step",
+			AttributeKeyStyle:  string(translate.KeyStyleKeyValue),
+			HistogramQuantiles: []float64{0.5, 0.9, 0.99},
+		},
+		RunIdleTimeout:   30 * time.Minute,
+		RunIdleEndStatus: "FINISHED",
+		DedupWindow:      4096,
+		QueueConfig:      configoptional.Some(queue),
+		RetryConfig:      configretry.NewDefaultBackOffConfig(),
+	}
+}
+
+func createMetricsExporter(ctx context.Context, set exporter.Settings, cfg component.Config) (exporter.Metrics, error) {
+	c := cfg.(*Config)
+	e, err := newExporter(c, set)
+	if err != nil {
+		return nil, err
+	}
+	return exporterhelper.NewMetrics(ctx, set, cfg, e.pushMetrics,
+		exporterhelper.WithStart(e.start),
+		exporterhelper.WithShutdown(e.shutdown),
+		exporterhelper.WithCapabilities(consumer.Capabilities{MutatesData: false}),
+		// Each HTTP request has confighttp's timeout; one export may make
+		// several (find the run, then one log-batch per 1000 points).
+		exporterhelper.WithTimeout(exporterhelper.TimeoutConfig{Timeout: 0}),
+		exporterhelper.WithRetry(c.RetryConfig),
+		exporterhelper.WithQueue(c.QueueConfig),
+	)
+}

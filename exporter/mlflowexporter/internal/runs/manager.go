@@ -1,0 +1,368 @@
+package runs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/otelcol-mlflow/otelcol-mlflow/exporter/mlflowexporter/internal/translate"
+	"github.com/otelcol-mlflow/otelcol-mlflow/internal/mlflow"
+)
+
+// ErrRunNotFound is returned for a run id that does not exist or is deleted.
+var ErrRunNotFound = errors.New("run not found or deleted")
+
+// Settings configure a Manager.
+type Settings struct {
+	DedupWindow   int
+	IdleTimeout   time.Duration
+	IdleEndStatus mlflow.RunStatus
+	Logger        *zap.Logger
+	Now           func() time.Time
+}
+
+// Manager maps run identities to MLflow runs.
+type Manager struct {
+	store mlflow.Store
+	set   Settings
+
+	mu   sync.Mutex
+	runs map[string]*Run
+	exps map[string]string // experiment name -> id
+
+	// resolveMu serialises finding and creating runs, so that two exports of
+	// a new run in this process cannot both create it. Creation is rare: the
+	// result is cached.
+	resolveMu sync.Mutex
+}
+
+// NewManager returns a Manager writing through store.
+func NewManager(store mlflow.Store, set Settings) *Manager {
+	if set.Now == nil {
+		set.Now = time.Now
+	}
+	if set.DedupWindow <= 0 {
+		set.DedupWindow = 4096
+	}
+	if set.Logger == nil {
+		set.Logger = zap.NewNop()
+	}
+	return &Manager{store: store, set: set, runs: map[string]*Run{}, exps: map[string]string{}}
+}
+
+// Get returns the run for id, finding or creating it. startMs is the start
+// time of a run created now; createTags are set on it at creation.
+func (m *Manager) Get(ctx context.Context, id translate.Identity, startMs int64, createTags []mlflow.Tag) (*Run, error) {
+	key := id.Key()
+	if r := m.cached(key); r != nil {
+		return r, nil
+	}
+	m.resolveMu.Lock()
+	defer m.resolveMu.Unlock()
+	if r := m.cached(key); r != nil {
+		return r, nil
+	}
+	r, err := m.resolve(ctx, id, startMs, createTags)
+	if err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	m.runs[key] = r
+	r.lastSeen = m.set.Now()
+	m.mu.Unlock()
+	return r, nil
+}
+
+func (m *Manager) cached(key string) *Run {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r := m.runs[key]
+	if r != nil {
+		r.lastSeen = m.set.Now()
+	}
+	return r
+}
+
+// Touch records that data for r arrived, with its newest point.
+func (m *Manager) Touch(r *Run, lastPointMs int64) {
+	m.mu.Lock()
+	r.lastSeen = m.set.Now()
+	r.lastPointMs = max(r.lastPointMs, lastPointMs)
+	m.mu.Unlock()
+}
+
+// Forget drops r from the cache, so that the next Get resolves it again
+// (after the run was deleted under us, for instance).
+func (m *Manager) Forget(r *Run) {
+	m.mu.Lock()
+	if m.runs[r.key] == r {
+		delete(m.runs, r.key)
+	}
+	m.mu.Unlock()
+}
+
+func (m *Manager) resolve(ctx context.Context, id translate.Identity, startMs int64, createTags []mlflow.Tag) (*Run, error) {
+	if id.RunID != "" {
+		got, err := m.store.GetRun(ctx, id.RunID)
+		if err != nil {
+			if mlflow.IsNotFound(err) {
+				return nil, fmt.Errorf("run %q: %w", id.RunID, ErrRunNotFound)
+			}
+			return nil, fmt.Errorf("get run %q: %w", id.RunID, err)
+		}
+		if got.Info.LifecycleStage == mlflow.LifecycleDeleted {
+			return nil, fmt.Errorf("run %q: %w", id.RunID, ErrRunNotFound)
+		}
+		r := newRun(got.Info.RunID, got.Info.ExperimentID, got.Info.StartTime, id, false, m.set.DedupWindow)
+		r.adopt(got.Data)
+		return r, nil
+	}
+
+	expID, err := m.experimentID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	key := id.Key()
+	found, err := m.findByKey(ctx, expID, key)
+	if err != nil {
+		return nil, err
+	}
+	if len(found) > 0 {
+		return m.adoptExisting(ctx, winner(found), id)
+	}
+
+	tags := append(slices.Clone(createTags), mlflow.Tag{Key: RunKeyTag, Value: key})
+	if parentID, err := m.parentID(ctx, id, startMs); err != nil {
+		return nil, err
+	} else if parentID != "" {
+		tags = append(tags, mlflow.Tag{Key: "mlflow.parentRunId", Value: parentID})
+	}
+	created, err := m.store.CreateRun(ctx, mlflow.CreateRunRequest{
+		ExperimentID: expID, RunName: id.RunName, StartTime: startMs, Tags: tags, UserID: userFromTags(tags),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create %s: %w", id, err)
+	}
+	// Another collector may have created the same run concurrently. Every
+	// collector that sees several picks the same winner; a loser deletes its
+	// own run, which holds no data yet.
+	found, err = m.findByKey(ctx, expID, key)
+	if err != nil {
+		return nil, err
+	}
+	if len(found) > 1 {
+		if w := winner(found); w.Info.RunID != created.Info.RunID {
+			if err := m.store.DeleteRun(ctx, created.Info.RunID); err != nil && !mlflow.IsNotFound(err) {
+				m.set.Logger.Warn("Could not delete duplicate run", zap.String("run_id", created.Info.RunID), zap.Error(err))
+			}
+			m.set.Logger.Info("Another collector created the same run first; using it",
+				zap.String("run", id.String()), zap.String("run_id", w.Info.RunID))
+			return m.adoptExisting(ctx, w, id)
+		}
+	}
+	m.set.Logger.Info("Created MLflow run", zap.String("run", id.String()),
+		zap.String("run_id", created.Info.RunID), zap.String("experiment_id", expID))
+	r := newRun(created.Info.RunID, expID, created.Info.StartTime, id, true, m.set.DedupWindow)
+	if r.StartTime == 0 {
+		r.StartTime = startMs
+	}
+	r.adopt(mlflow.RunData{Tags: tags})
+	return r, nil
+}
+
+func userFromTags(tags []mlflow.Tag) string {
+	for _, t := range tags {
+		if t.Key == "mlflow.user" {
+			return t.Value
+		}
+	}
+	return ""
+}
+
+func (m *Manager) adoptExisting(ctx context.Context, found mlflow.Run, id translate.Identity) (*Run, error) {
+	r := newRun(found.Info.RunID, found.Info.ExperimentID, found.Info.StartTime, id, true, m.set.DedupWindow)
+	r.adopt(found.Data)
+	if found.Info.Status.Terminal() {
+		if reason, _ := found.Tag(EndReasonTag); reason == EndReasonIdle {
+			if _, err := m.store.UpdateRun(ctx, mlflow.UpdateRunRequest{RunID: r.ID, Status: mlflow.RunStatusRunning}); err != nil {
+				return nil, fmt.Errorf("reopen idle-ended run %q: %w", r.ID, err)
+			}
+			if err := m.store.LogBatch(ctx, r.ID, mlflow.Batch{Tags: []mlflow.Tag{{Key: EndReasonTag, Value: "reopened"}}}); err != nil {
+				return nil, fmt.Errorf("tag reopened run %q: %w", r.ID, err)
+			}
+			r.tags[EndReasonTag] = "reopened"
+		} else {
+			r.ended = true
+		}
+	}
+	return r, nil
+}
+
+// winner is the run every collector agrees on: earliest start, then
+// smallest id.
+func winner(runs []mlflow.Run) mlflow.Run {
+	w := runs[0]
+	for _, r := range runs[1:] {
+		if r.Info.StartTime < w.Info.StartTime || r.Info.StartTime == w.Info.StartTime && r.Info.RunID < w.Info.RunID {
+			w = r
+		}
+	}
+	return w
+}
+
+func (m *Manager) findByKey(ctx context.Context, expID, key string) ([]mlflow.Run, error) {
+	var out []mlflow.Run
+	req := mlflow.SearchRunsRequest{
+		ExperimentIDs: []string{expID},
+		Filter:        fmt.Sprintf("tags.`%s` = '%s'", RunKeyTag, key),
+		ViewType:      mlflow.ViewActiveOnly,
+		MaxResults:    100,
+		OrderBy:       []string{"attributes.start_time ASC"},
+	}
+	for page := 0; page < 10; page++ {
+		res, err := m.store.SearchRuns(ctx, req)
+		if err != nil {
+			return nil, fmt.Errorf("search runs with key %s in experiment %s: %w", key, expID, err)
+		}
+		out = append(out, res.Runs...)
+		if res.NextPageToken == "" {
+			break
+		}
+		req.PageToken = res.NextPageToken
+	}
+	return out, nil
+}
+
+func (m *Manager) experimentID(ctx context.Context, id translate.Identity) (string, error) {
+	if id.ExperimentID != "" {
+		return id.ExperimentID, nil
+	}
+	m.mu.Lock()
+	expID, ok := m.exps[id.ExperimentName]
+	m.mu.Unlock()
+	if ok {
+		return expID, nil
+	}
+	expID, err := mlflow.GetOrCreateExperiment(ctx, m.store, id.ExperimentName, nil)
+	if err != nil {
+		return "", err
+	}
+	m.mu.Lock()
+	m.exps[id.ExperimentName] = expID
+	m.mu.Unlock()
+	return expID, nil
+}
+
+// parentID resolves the parent run; a parent named but not yet seen is
+// created like any run (called with resolveMu held).
+func (m *Manager) parentID(ctx context.Context, id translate.Identity, startMs int64) (string, error) {
+	if id.ParentRunID != "" {
+		return id.ParentRunID, nil
+	}
+	pid, ok := id.Parent()
+	if !ok {
+		return "", nil
+	}
+	if r := m.cached(pid.Key()); r != nil {
+		return r.ID, nil
+	}
+	r, err := m.resolve(ctx, pid, startMs, nil)
+	if err != nil {
+		return "", fmt.Errorf("parent %s: %w", pid, err)
+	}
+	m.mu.Lock()
+	m.runs[pid.Key()] = r
+	r.lastSeen = m.set.Now()
+	m.mu.Unlock()
+	return r.ID, nil
+}
+
+// End ends r with status at endMs.
+func (m *Manager) End(ctx context.Context, r *Run, status mlflow.RunStatus, endMs int64) error {
+	if _, err := m.store.UpdateRun(ctx, mlflow.UpdateRunRequest{RunID: r.ID, Status: status, EndTime: endMs}); err != nil {
+		return fmt.Errorf("end run %q with %s: %w", r.ID, status, err)
+	}
+	m.mu.Lock()
+	r.ended = true
+	m.mu.Unlock()
+	return nil
+}
+
+// EndIdle ends managed runs without data for the idle timeout and forgets
+// every idle run. It returns the number of runs ended.
+func (m *Manager) EndIdle(ctx context.Context) (int, error) {
+	if m.set.IdleTimeout <= 0 {
+		return 0, nil
+	}
+	cutoff := m.set.Now().Add(-m.set.IdleTimeout)
+	var idle []*Run
+	m.mu.Lock()
+	for k, r := range m.runs {
+		if r.lastSeen.Before(cutoff) {
+			idle = append(idle, r)
+			delete(m.runs, k)
+		}
+	}
+	m.mu.Unlock()
+	var errs []error
+	ended := 0
+	for _, r := range idle {
+		if !r.Managed || r.ended {
+			continue
+		}
+		r.Lock()
+		err := m.store.LogBatch(ctx, r.ID, mlflow.Batch{Tags: []mlflow.Tag{{Key: EndReasonTag, Value: EndReasonIdle}}})
+		if err == nil {
+			end := r.lastPointMs
+			if end == 0 {
+				end = m.set.Now().UnixMilli()
+			}
+			_, err = m.store.UpdateRun(ctx, mlflow.UpdateRunRequest{RunID: r.ID, Status: m.set.IdleEndStatus, EndTime: end})
+		}
+		r.Unlock()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("end idle run %q: %w", r.ID, err))
+			continue
+		}
+		ended++
+		m.set.Logger.Info("Ended idle MLflow run", zap.String("run_id", r.ID),
+			zap.String("status", string(m.set.IdleEndStatus)), zap.Duration("idle_timeout", m.set.IdleTimeout))
+	}
+	return ended, errors.Join(errs...)
+}
+
+// EndAll ends every managed run that has not ended (used at shutdown when
+// configured).
+func (m *Manager) EndAll(ctx context.Context, status mlflow.RunStatus) error {
+	m.mu.Lock()
+	var open []*Run
+	for _, r := range m.runs {
+		if r.Managed && !r.ended {
+			open = append(open, r)
+		}
+	}
+	m.mu.Unlock()
+	var errs []error
+	for _, r := range open {
+		end := r.lastPointMs
+		if end == 0 {
+			end = m.set.Now().UnixMilli()
+		}
+		if err := m.End(ctx, r, status, end); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Len is the number of cached runs.
+func (m *Manager) Len() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.runs)
+}
