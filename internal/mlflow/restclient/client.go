@@ -137,7 +137,7 @@ func New(cfg Config) (*Client, error) {
 		u.User = nil
 	}
 	u.Path = strings.TrimRight(u.Path, "/")
-	u.RawPath = ""
+	u.RawPath = strings.TrimRight(u.RawPath, "/")
 
 	c := &Client{
 		base:       u.String() + apiPath,
@@ -329,14 +329,21 @@ func (c *Client) parseError(resp *http.Response) *mlflow.APIError {
 }
 
 // snippet turns an unexpected body (an HTML error page, a proxy's login
-// form) into a short single-line text: tags dropped, whitespace collapsed,
-// valid UTF-8, credentials masked.
+// form) into a short single-line text: tags dropped from markup, whitespace
+// collapsed, valid UTF-8, credentials masked.
 func (c *Client) snippet(data []byte) string {
 	var b strings.Builder
+	markup := len(bytes.TrimSpace(data)) > 0 && bytes.TrimSpace(data)[0] == '<'
 	inTag, space := false, false
-	for _, r := range strings.ToValidUTF8(string(data[:min(len(data), 4*maxSnippetLen)]), "\uFFFD") {
+	// Credentials are masked before anything is cut, so that no cut can
+	// leave a prefix of one behind.
+	text := c.redact(strings.ToValidUTF8(string(data[:min(len(data), maxErrorBytes)]), "\uFFFD"))
+	for _, r := range text {
+		if b.Len() > 2*maxSnippetLen {
+			break
+		}
 		switch {
-		case r == '<':
+		case r == '<' && markup:
 			inTag = true
 			space = true
 		case r == '>' && inTag:
@@ -352,7 +359,7 @@ func (c *Client) snippet(data []byte) string {
 			b.WriteRune(r)
 		}
 	}
-	s := c.redact(b.String())
+	s := b.String()
 	if len(s) > maxSnippetLen {
 		cut := maxSnippetLen
 		for cut > 0 && !utf8.RuneStart(s[cut]) {

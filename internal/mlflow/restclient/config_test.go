@@ -1,10 +1,15 @@
 package restclient
 
 import (
+	"compress/gzip"
+	"io"
+	"log"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/otelcol-mlflow/otelcol-mlflow/internal/mlflow"
 )
 
 func TestNewTrackingURI(t *testing.T) {
@@ -162,5 +167,61 @@ func TestAuthHeaders(t *testing.T) {
 				t.Errorf("User-Agent = %q", gotUA)
 			}
 		})
+	}
+}
+
+func TestInsecureTLS(t *testing.T) {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write([]byte(`{"experiment":{"experiment_id":"0","name":"Default"}}`))
+	}))
+	// The refused handshake is the expected outcome, not news for the log.
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	srv.StartTLS()
+	defer srv.Close()
+	for _, insecure := range []bool{false, true} {
+		c, err := New(Config{TrackingURI: srv.URL, InsecureTLS: insecure})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.GetExperiment(t.Context(), "0")
+		_ = c.Close()
+		if insecure && err != nil {
+			t.Errorf("InsecureTLS: %v", err)
+		}
+		if !insecure && (err == nil || !strings.Contains(err.Error(), "certificate")) {
+			t.Errorf("self-signed certificate accepted without InsecureTLS: %v", err)
+		}
+	}
+}
+
+func TestGzipResponses(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = w.Write([]byte(`{"error_code":"BAD_REQUEST","message":"client did not offer gzip"}`))
+			return
+		}
+		w.Header().Set("Content-Encoding", "gzip")
+		body := `{"experiment":{"experiment_id":"0","name":"Default"}}`
+		if r.URL.Path == "/api/2.0/mlflow/runs/get" {
+			w.WriteHeader(http.StatusNotFound)
+			body = `{"error_code":"RESOURCE_DOES_NOT_EXIST","message":"gone"}`
+		}
+		zw := gzip.NewWriter(w)
+		_, _ = zw.Write([]byte(body))
+		_ = zw.Close()
+	}))
+	defer srv.Close()
+	c, err := New(Config{TrackingURI: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	exp, err := c.GetExperiment(t.Context(), "0")
+	if err != nil || exp.Name != "Default" {
+		t.Fatalf("GetExperiment over gzip = %+v, %v", exp, err)
+	}
+	if _, err := c.GetRun(t.Context(), "r"); !mlflow.IsNotFound(err) {
+		t.Errorf("gzipped error body not parsed: %v", err)
 	}
 }

@@ -98,6 +98,11 @@ func TestErrorShapes(t *testing.T) {
 			classify: mlflow.IsRetryable,
 		},
 		{
+			name: "plain text keeps angle brackets", status: 500,
+			body: "quota used < limit > 0 failed",
+			want: mlflow.APIError{HTTPStatus: 500, Message: "quota used < limit > 0 failed"},
+		},
+		{
 			name: "502 plain text from a proxy", status: 502,
 			body:     "upstream connect error or disconnect/reset before headers\r\n",
 			want:     mlflow.APIError{HTTPStatus: 502, Message: "upstream connect error or disconnect/reset before headers"},
