@@ -135,7 +135,7 @@ func (s *Store) CreateRun(ctx context.Context, req mlflow.CreateRunRequest) (*ml
 	if err := validateTags(req.Tags); err != nil {
 		return nil, err
 	}
-	if k, prefix, ok := pathConflict(keysOf(req.Tags, func(t mlflow.Tag) string { return t.Key })); ok {
+	if k, prefix, ok := pathConflict(tagKeySet(req.Tags)); ok {
 		return nil, invalidParam("tag keys %q and %q cannot both be stored: the first is a folder of the second", prefix, k)
 	}
 	tags := append([]mlflow.Tag(nil), req.Tags...)
@@ -486,9 +486,14 @@ func validateBatch(b mlflow.Batch) error {
 	if err := validateTags(b.Tags); err != nil {
 		return err
 	}
-	for kind, keys := range map[string][]string{"metric": keysOf(b.Metrics, func(m mlflow.Metric) string { return m.Key }),
-		"param": keysOf(b.Params, func(p mlflow.Param) string { return p.Key }),
-		"tag":   keysOf(b.Tags, func(t mlflow.Tag) string { return t.Key })} {
+	paramKeys, tagKeys := make(map[string]bool), make(map[string]bool)
+	for _, p := range b.Params {
+		paramKeys[p.Key] = true
+	}
+	for _, t := range b.Tags {
+		tagKeys[t.Key] = true
+	}
+	for kind, keys := range map[string]map[string]bool{"metric": validKeys, "param": paramKeys, "tag": tagKeys} {
 		if k, prefix, ok := pathConflict(keys); ok {
 			return invalidParam("%s keys %q and %q cannot both be stored: the first is a folder of the second", kind, prefix, k)
 		}
@@ -496,25 +501,21 @@ func validateBatch(b mlflow.Batch) error {
 	return nil
 }
 
-func keysOf[T any](items []T, key func(T) string) []string {
-	out := make([]string, len(items))
-	for i, it := range items {
-		out[i] = key(it)
+func tagKeySet(tags []mlflow.Tag) map[string]bool {
+	set := make(map[string]bool, len(tags))
+	for _, t := range tags {
+		set[t.Key] = true
 	}
-	return out
+	return set
 }
 
 // pathConflict finds two keys where one is a path prefix of the other ("a"
 // and "a/b"): the file store cannot hold both, as "a" would be a file and a
 // folder at once.
-func pathConflict(keys []string) (key, prefix string, found bool) {
-	set := make(map[string]bool, len(keys))
-	for _, k := range keys {
-		set[k] = true
-	}
-	for _, k := range keys {
+func pathConflict(keys map[string]bool) (key, prefix string, found bool) {
+	for k := range keys {
 		for i := 0; i < len(k); i++ {
-			if k[i] == '/' && set[k[:i]] {
+			if k[i] == '/' && keys[k[:i]] {
 				return k, k[:i], true
 			}
 		}
@@ -634,12 +635,12 @@ func (s *Store) appendMetrics(runDir string, metrics []mlflow.Metric) error {
 		}
 		counts[m.Key]++
 	}
-	// A line is at most ~60 bytes (13-digit ts, 24-char float, 19-digit step).
+	// Lines are 20-64 bytes (13-digit ts, up to 24-char float, step).
 	lines := make(map[string][]byte, len(order))
 	for _, m := range metrics {
 		buf, ok := lines[m.Key]
 		if !ok {
-			buf = make([]byte, 0, 40*counts[m.Key])
+			buf = make([]byte, 0, 64*counts[m.Key])
 		}
 		lines[m.Key] = appendMetricLine(buf, m)
 	}

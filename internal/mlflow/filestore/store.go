@@ -467,7 +467,7 @@ func (s *Store) CreateExperiment(ctx context.Context, name string, tags []mlflow
 	if err := validateTags(tags); err != nil {
 		return "", err
 	}
-	if k, prefix, ok := pathConflict(keysOf(tags, func(t mlflow.Tag) string { return t.Key })); ok {
+	if k, prefix, ok := pathConflict(tagKeySet(tags)); ok {
 		return "", invalidParam("tag keys %q and %q cannot both be stored: the first is a folder of the second", prefix, k)
 	}
 	s.layout.RLock()
