@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -103,7 +105,7 @@ type Client struct {
 	authHeader string // precomputed Authorization value, "" when none
 	authHook   func(*http.Request) error
 	userAgent  string
-	secrets    []string // credential strings scrubbed from server messages
+	secrets    redactor // configured credentials, masked in every error
 }
 
 var _ mlflow.Store = (*Client)(nil)
@@ -129,10 +131,14 @@ func New(cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("mlflow tracking URI %q: query and fragment not allowed", redactURI(raw))
 	}
 	username, password := cfg.Username, cfg.Password
+	// Every configured credential is masked in server messages, also those
+	// not sent: a proxy may echo whatever it was given elsewhere.
+	secrets := []string{cfg.Token, cfg.Password}
 	if u.User != nil {
+		uiPass, _ := u.User.Password()
+		secrets = append(secrets, uiPass)
 		if username == "" && password == "" {
-			username = u.User.Username()
-			password, _ = u.User.Password()
+			username, password = u.User.Username(), uiPass
 		}
 		u.User = nil
 	}
@@ -149,23 +155,28 @@ func New(cfg Config) (*Client, error) {
 		c.httpClient = newHTTPClient(cfg.InsecureTLS)
 		c.ownsClient = true
 	}
+	if username != "" && password != "" {
+		secrets = append(secrets, basicAuth(username, password))
+	}
+	for _, sec := range secrets {
+		if sec != "" {
+			c.secrets = append(c.secrets, sec)
+		}
+	}
 	if cfg.Auth == nil {
+		// MLflow's order: basic auth when both parts are set, else bearer.
 		switch {
 		case username != "" && password != "":
 			c.authHeader = "Basic " + basicAuth(username, password)
-			c.secrets = append(c.secrets, password, basicAuth(username, password))
 		case cfg.Token != "":
 			c.authHeader = "Bearer " + cfg.Token
-			c.secrets = append(c.secrets, cfg.Token)
 		}
 	}
 	return c, nil
 }
 
 func basicAuth(user, pass string) string {
-	r := http.Request{Header: http.Header{}}
-	r.SetBasicAuth(user, pass)
-	return strings.TrimPrefix(r.Header.Get("Authorization"), "Basic ")
+	return base64.StdEncoding.EncodeToString([]byte(user + ":" + pass))
 }
 
 // redactURI hides the userinfo of a URI meant for an error message.
@@ -255,52 +266,63 @@ func (c *Client) do(req *http.Request, rpc string, out any) error {
 	} else if c.authHeader != "" {
 		req.Header.Set("Authorization", c.authHeader)
 	}
+	red := c.secrets
+	if c.authHook != nil {
+		// The hook's credentials are unknown until it has run.
+		if v := req.Header.Get("Authorization"); v != "" {
+			red = append(slices.Clip(red), v)
+			if _, cred, ok := strings.Cut(v, " "); ok && cred != "" {
+				red = append(red, cred)
+			}
+		}
+	}
 	resp, err := c.httpClient.Do(req)
 	if err != nil {
-		return fmt.Errorf("mlflow %s: %w", rpc, c.scrubError(err))
+		return fmt.Errorf("mlflow %s: %w", rpc, red.error(err))
 	}
 	defer func() {
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, drainLimit))
 		_ = resp.Body.Close()
 	}()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("mlflow %s: %w", rpc, c.parseError(resp))
+		return fmt.Errorf("mlflow %s: %w", rpc, parseError(resp, red))
 	}
 	if out == nil {
 		return nil
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
 	if err != nil {
-		return fmt.Errorf("mlflow %s: read response: %w", rpc, c.scrubError(err))
+		return fmt.Errorf("mlflow %s: read response: %w", rpc, red.error(err))
 	}
 	if len(data) > maxResponseBytes {
 		return fmt.Errorf("mlflow %s: response larger than %d bytes", rpc, maxResponseBytes)
 	}
 	if err := json.Unmarshal(data, out); err != nil {
-		return fmt.Errorf("mlflow %s: decode response (%s): %w", rpc, c.snippet(data), err)
+		return fmt.Errorf("mlflow %s: decode response (%s): %w", rpc, snippet(data, red), err)
 	}
 	return nil
 }
 
-// scrubError keeps transport errors free of credentials. URLs never hold
-// userinfo (New strips it), so only a misbehaving Auth hook or proxy could
-// leak one; the configured secrets are masked regardless.
-func (c *Client) scrubError(err error) error {
-	msg := err.Error()
-	scrubbed := c.redact(msg)
-	if scrubbed == msg {
-		return err
-	}
-	return errors.New(scrubbed)
-}
+// redactor masks credentials in text that reaches errors. URLs never hold
+// userinfo (New strips it), so only a server or proxy echoing a header, or
+// a transport error quoting one, could carry a credential.
+type redactor []string
 
-func (c *Client) redact(s string) string {
-	for _, sec := range c.secrets {
-		if sec != "" {
-			s = strings.ReplaceAll(s, sec, "[REDACTED]")
-		}
+func (r redactor) redact(s string) string {
+	for _, sec := range r {
+		s = strings.ReplaceAll(s, sec, "[REDACTED]")
 	}
 	return s
+}
+
+// error returns err itself unless its text holds a credential; then a
+// masked copy, which gives up the chain for the sake of the secret.
+func (r redactor) error(err error) error {
+	msg := err.Error()
+	if scrubbed := r.redact(msg); scrubbed != msg {
+		return errors.New(scrubbed)
+	}
+	return err
 }
 
 // errorBody is MLflow's failure answer.
@@ -309,7 +331,7 @@ type errorBody struct {
 	Message   string `json:"message"`
 }
 
-func (c *Client) parseError(resp *http.Response) *mlflow.APIError {
+func parseError(resp *http.Response, red redactor) *mlflow.APIError {
 	apiErr := &mlflow.APIError{
 		HTTPStatus: resp.StatusCode,
 		RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()),
@@ -318,10 +340,10 @@ func (c *Client) parseError(resp *http.Response) *mlflow.APIError {
 	var eb errorBody
 	if json.Unmarshal(data, &eb) == nil && (eb.ErrorCode != "" || eb.Message != "") {
 		apiErr.Code = eb.ErrorCode
-		apiErr.Message = c.redact(strings.ToValidUTF8(eb.Message, "\uFFFD"))
+		apiErr.Message = red.redact(strings.ToValidUTF8(eb.Message, "\uFFFD"))
 		return apiErr
 	}
-	apiErr.Message = c.snippet(data)
+	apiErr.Message = snippet(data, red)
 	if apiErr.Message == "" {
 		apiErr.Message = http.StatusText(resp.StatusCode)
 	}
@@ -331,13 +353,13 @@ func (c *Client) parseError(resp *http.Response) *mlflow.APIError {
 // snippet turns an unexpected body (an HTML error page, a proxy's login
 // form) into a short single-line text: tags dropped from markup, whitespace
 // collapsed, valid UTF-8, credentials masked.
-func (c *Client) snippet(data []byte) string {
+func snippet(data []byte, red redactor) string {
 	var b strings.Builder
 	markup := len(bytes.TrimSpace(data)) > 0 && bytes.TrimSpace(data)[0] == '<'
 	inTag, space := false, false
 	// Credentials are masked before anything is cut, so that no cut can
 	// leave a prefix of one behind.
-	text := c.redact(strings.ToValidUTF8(string(data[:min(len(data), maxErrorBytes)]), "\uFFFD"))
+	text := red.redact(strings.ToValidUTF8(string(data[:min(len(data), maxErrorBytes)]), "\uFFFD"))
 	for _, r := range text {
 		if b.Len() > 2*maxSnippetLen {
 			break

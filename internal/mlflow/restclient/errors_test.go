@@ -279,6 +279,11 @@ func TestSecretsAbsentFromErrors(t *testing.T) {
 		{TrackingURI: srv.URL, Token: "tok-SECRET"},
 		{TrackingURI: srv.URL, Username: "alice", Password: "pw-SECRET"},
 		{TrackingURI: "http://alice:pw-SECRET@" + host},
+		{TrackingURI: "http://alice:pw-SECRET@" + host, Username: "bob", Password: "other-SECRET", Token: "unused-SECRET"},
+		{TrackingURI: srv.URL, Auth: func(r *http.Request) error {
+			r.Header.Set("Authorization", "Bearer hook-SECRET")
+			return nil
+		}},
 	} {
 		c, err := New(cfg)
 		if err != nil {
