@@ -306,7 +306,7 @@ func readLatestMetrics(dir string) ([]mlflow.Metric, error) {
 			return err
 		}
 		key := filepath.ToSlash(rel)
-		if validateKey(key) != nil {
+		if mlflow.ValidateKey(key) != nil {
 			return nil
 		}
 		hist, err := readMetricFile(path, key)
@@ -457,7 +457,7 @@ func validateBatch(b mlflow.Batch) error {
 	validKeys := make(map[string]bool)
 	for _, m := range b.Metrics {
 		if !validKeys[m.Key] {
-			if err := validateKey(m.Key); err != nil {
+			if err := mlflow.ValidateKey(m.Key); err != nil {
 				return invalidParam("Invalid metric name: %v", err)
 			}
 			validKeys[m.Key] = true
@@ -469,7 +469,7 @@ func validateBatch(b mlflow.Batch) error {
 	seen := make(map[string]bool, len(b.Params))
 	var dupes []string
 	for _, p := range b.Params {
-		if err := validateKey(p.Key); err != nil {
+		if err := mlflow.ValidateKey(p.Key); err != nil {
 			return invalidParam("Invalid param name: %v", err)
 		}
 		if n := utf8.RuneCountInString(p.Value); n > mlflow.MaxParamValueLength {
@@ -697,7 +697,7 @@ func (s *Store) GetMetricHistory(ctx context.Context, runID, key string) ([]mlfl
 	if err := validateRunID(runID); err != nil {
 		return nil, err
 	}
-	if err := validateKey(key); err != nil {
+	if err := mlflow.ValidateKey(key); err != nil {
 		return nil, invalidParam("Invalid metric name: %v", err)
 	}
 	s.layout.RLock()

@@ -33,7 +33,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/otelcol-mlflow/otelcol-mlflow/internal/mlflow"
@@ -267,7 +266,7 @@ func truncate(s string) string {
 
 func validateTags(tags []mlflow.Tag) error {
 	for _, t := range tags {
-		if err := validateKey(t.Key); err != nil {
+		if err := mlflow.ValidateKey(t.Key); err != nil {
 			return invalidParam("Invalid tag name: %v", err)
 		}
 		if n := utf8.RuneCountInString(t.Value); n > mlflow.MaxTagValueLength {
@@ -373,7 +372,7 @@ func readKeyValues(dir string) ([]keyValue, error) {
 			return err
 		}
 		key := filepath.ToSlash(rel)
-		if validateKey(key) != nil {
+		if mlflow.ValidateKey(key) != nil {
 			return nil
 		}
 		data, err := os.ReadFile(path)
@@ -646,24 +645,4 @@ func (s *Store) forgetRunsUnder(dir string) {
 			delete(s.runDirs, id)
 		}
 	}
-}
-
-// validateKey is mlflow.ValidateKey plus the two rules of MLflow's own check
-// (mlflow/utils/validation.py) that it lets through: a key may not start
-// with ".." (path_not_unique) and may not hold combining marks (Python's \w
-// does not match them). MLflow's FileStore re-validates every file name it
-// reads, so one such key would make the whole run unreadable in the UI.
-func validateKey(key string) error {
-	if err := mlflow.ValidateKey(key); err != nil {
-		return err
-	}
-	if strings.HasPrefix(key, "..") {
-		return fmt.Errorf("invalid key %q: starts with '..'", key)
-	}
-	for _, r := range key {
-		if unicode.Is(unicode.Mn, r) {
-			return fmt.Errorf("invalid key %q: combining mark %q not allowed", key, r)
-		}
-	}
-	return nil
 }
