@@ -1,0 +1,43 @@
+package translate
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+)
+
+// The exporter calls one Translator from concurrent consumers; under -race
+// this checks the key cache and scratch pool, and that every goroutine gets
+// the keys a lone translator computes.
+func TestConcurrentUse(t *testing.T) {
+	md := pmetric.NewMetrics()
+	_, ms := newResource(md, map[string]any{"service.name": "svc"})
+	for m := 0; m < 5; m++ {
+		dps := addGauge(ms, fmt.Sprintf("m%d", m))
+		for i := 0; i < 20; i++ {
+			addPoint(dps, float64(i), 1, map[string]any{"step": int64(i), "shard": fmt.Sprintf("s:%d", i%4)})
+		}
+	}
+	want, _ := translateOne(t, defaultOptions(), md)
+
+	tr := New(defaultOptions())
+	var wg sync.WaitGroup
+	results := make([][]string, 8)
+	for g := range results {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 20; i++ {
+				var st Stats
+				results[g] = keysOf(tr.Resource(md.ResourceMetrics().At(0), testNow, &st))
+			}
+		}()
+	}
+	wg.Wait()
+	for _, got := range results {
+		assert.Equal(t, keysOf(want), got)
+	}
+}
