@@ -155,6 +155,9 @@ func (s *Store) CreateRun(ctx context.Context, req mlflow.CreateRunRequest) (*ml
 	if name == "" {
 		name = s.ids.NewRunName()
 	}
+	if n := utf8.RuneCountInString(name); n > mlflow.MaxTagValueLength {
+		return nil, invalidParam("Run name is %d characters, limit %d", n, mlflow.MaxTagValueLength)
+	}
 	if !hasTagName {
 		tags = append(tags, mlflow.Tag{Key: runNameTag, Value: name})
 	}

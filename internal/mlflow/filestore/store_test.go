@@ -183,6 +183,7 @@ func TestRunSemantics(t *testing.T) {
 			{name: "unknown experiment", req: mlflow.CreateRunRequest{ExperimentID: "424242"}, code: mlflow.ErrorCodeResourceDoesNotExist},
 			{name: "traversal experiment", req: mlflow.CreateRunRequest{ExperimentID: "../../etc"}, code: mlflow.ErrorCodeInvalidParameterValue},
 			{name: "bad tag", req: mlflow.CreateRunRequest{ExperimentID: expID, Tags: []mlflow.Tag{{Key: "a//b"}}}, code: mlflow.ErrorCodeInvalidParameterValue},
+			{name: "run name too long", req: mlflow.CreateRunRequest{ExperimentID: expID, RunName: strings.Repeat("n", 5001)}, code: mlflow.ErrorCodeInvalidParameterValue},
 			{name: "colliding tags", req: mlflow.CreateRunRequest{ExperimentID: expID, Tags: []mlflow.Tag{{Key: "a/b"}, {Key: "a"}}}, code: mlflow.ErrorCodeInvalidParameterValue},
 		}
 		for _, tt := range tests {
