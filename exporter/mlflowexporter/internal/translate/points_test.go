@@ -68,6 +68,8 @@ func TestTimestamp(t *testing.T) {
 		{"sub-millisecond truncated", 1_999_999, 1},
 		{"zero is now", 0, testNow.UnixMilli()},
 		{"future kept", 4_102_444_800_000_000_000, 4_102_444_800_000},
+		// OTLP timestamps are fixed64; MLflow wants int64 milliseconds >= 0.
+		{"beyond int64 nanoseconds", math.MaxUint64, math.MaxUint64 / 1_000_000},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
