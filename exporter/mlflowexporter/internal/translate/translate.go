@@ -394,7 +394,9 @@ func tsMs(ts pcommon.Timestamp, nowMs int64) int64 {
 	if ts == 0 {
 		return nowMs
 	}
-	return int64(ts) / int64(time.Millisecond)
+	// Divide as unsigned: OTLP timestamps are fixed64, and converting one
+	// past 2262 to int64 first gave MLflow a negative or zero timestamp.
+	return int64(uint64(ts) / uint64(time.Millisecond))
 }
 
 // pointBase checks the common parts of a data point: flags, SDK overflow
