@@ -119,6 +119,18 @@ func TestHistogram(t *testing.T) {
 			want: map[string]float64{"lat.count": 4, "lat.sum": 10, "lat.mean": 2.5},
 		},
 		{
+			// A single bucket with no bounds and no min or max says nothing
+			// about where values lie: no quantile beats a made-up 0.
+			name: "single bucket without min and max",
+			fill: func(dp pmetric.HistogramDataPoint) {
+				dp.SetCount(4)
+				dp.SetSum(400)
+				dp.SetMax(120)
+				dp.BucketCounts().FromRaw([]uint64{4})
+			},
+			want: map[string]float64{"lat.count": 4, "lat.sum": 400, "lat.mean": 100, "lat.max": 120},
+		},
+		{
 			// A single bucket with no bounds spans [min, max].
 			name: "single bucket",
 			fill: func(dp pmetric.HistogramDataPoint) {
