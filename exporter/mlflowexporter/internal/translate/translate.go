@@ -498,6 +498,11 @@ func (t *Translator) histogramPoints(name string, dps pmetric.HistogramDataPoint
 		if len(t.qs) == 0 || dp.Count() == 0 || dp.BucketCounts().Len() == 0 {
 			continue
 		}
+		if dp.ExplicitBounds().Len() == 0 && (!dp.HasMin() || !dp.HasMax()) {
+			// One bucket with no bound to close it: any quantile would be
+			// invented (it used to be 0).
+			continue
+		}
 		sc.buckets = explicitBuckets(sc.buckets[:0], dp)
 		for _, q := range t.qs {
 			add(q.suffix, quantile(sc.buckets, dp.Count(), q.q))
