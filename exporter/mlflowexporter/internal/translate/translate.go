@@ -187,7 +187,8 @@ type scratch struct {
 }
 
 // Resource translates one ResourceMetrics. now stands in for points without
-// a timestamp. The returned data is nil when nothing in it concerns a run.
+// a timestamp. The result is never nil; a resource that names no run has a
+// zero Identity, and the caller drops it as no_run_identity.
 func (t *Translator) Resource(rm pmetric.ResourceMetrics, now time.Time, stats *Stats) *ResourceData {
 	rd := &ResourceData{}
 	t.resource(rm.Resource().Attributes(), rd, stats)
