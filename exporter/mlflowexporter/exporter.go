@@ -108,9 +108,11 @@ func (e *mlflowExporter) sweepIdle(every time.Duration) {
 }
 
 func (e *mlflowExporter) shutdown(ctx context.Context) error {
+	// Shutdown may follow a failed or absent start, and may be called twice.
 	if e.stopSweep != nil {
 		close(e.stopSweep)
 		e.sweepDone.Wait()
+		e.stopSweep = nil
 	}
 	if e.store == nil {
 		return nil
@@ -119,7 +121,9 @@ func (e *mlflowExporter) shutdown(ctx context.Context) error {
 	if e.cfg.EndRunsOnShutdown {
 		err = e.runs.EndAll(ctx, mlflow.RunStatusFinished)
 	}
-	return errors.Join(err, e.store.Close())
+	err = errors.Join(err, e.store.Close())
+	e.store = nil
+	return err
 }
 
 // runGroup is every resource of one export that belongs to one run
@@ -273,6 +277,9 @@ func (e *mlflowExporter) exportRun(ctx context.Context, g *runGroup) error {
 	}
 	r.Lock()
 	defer r.Unlock()
+	if err := e.runs.Converge(ctx, r); err != nil {
+		return err
+	}
 
 	batch, pst := r.Prepare(points, params, tags)
 	if pst.Duplicates > 0 {

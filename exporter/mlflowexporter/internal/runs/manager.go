@@ -22,8 +22,11 @@ type Settings struct {
 	DedupWindow   int
 	IdleTimeout   time.Duration
 	IdleEndStatus mlflow.RunStatus
-	Logger        *zap.Logger
-	Now           func() time.Time
+	// ConvergenceWindow is how long after finding or creating a run the
+	// manager keeps checking for a duplicate created by another collector.
+	ConvergenceWindow time.Duration
+	Logger            *zap.Logger
+	Now               func() time.Time
 }
 
 // Manager maps run identities to MLflow runs.
@@ -52,6 +55,9 @@ func NewManager(store mlflow.Store, set Settings) *Manager {
 	if set.Logger == nil {
 		set.Logger = zap.NewNop()
 	}
+	if set.ConvergenceWindow == 0 {
+		set.ConvergenceWindow = 2 * time.Minute
+	}
 	return &Manager{store: store, set: set, runs: map[string]*Run{}, exps: map[string]string{}}
 }
 
@@ -75,7 +81,82 @@ func (m *Manager) Get(ctx context.Context, id translate.Identity, startMs int64,
 	m.runs[key] = r
 	r.lastSeen = m.set.Now()
 	m.mu.Unlock()
+	if r.Managed {
+		r.verifyUntil = m.set.Now().Add(m.set.ConvergenceWindow)
+	}
 	return r, nil
+}
+
+// Converge checks, during the convergence window of a run, whether another
+// collector created a run for the same key that wins (see winner). If so, it
+// copies what was written into r's run over to the winner, deletes r's run
+// and points r at the winner. A collector whose first search saw only its
+// own run cannot know about a replica that created one a moment later; the
+// later replica may win the comparison, so the earlier one must look again.
+// Call with r locked.
+func (m *Manager) Converge(ctx context.Context, r *Run) error {
+	now := m.set.Now()
+	if !r.Managed || !now.Before(r.verifyUntil) || now.Sub(r.lastVerify) < time.Second {
+		return nil
+	}
+	found, err := m.findByKey(ctx, r.ExperimentID, r.key)
+	if err != nil {
+		return err
+	}
+	r.lastVerify = now
+	if len(found) < 2 {
+		return nil
+	}
+	w := winner(found)
+	if w.Info.RunID == r.ID {
+		return nil
+	}
+	if err := m.merge(ctx, r.ID, w); err != nil {
+		return err
+	}
+	if err := m.store.DeleteRun(ctx, r.ID); err != nil && !mlflow.IsNotFound(err) && !mlflow.IsInvalidParameter(err) {
+		return fmt.Errorf("delete duplicate run %q: %w", r.ID, err)
+	}
+	m.set.Logger.Info("Merged a duplicate run created concurrently by another collector",
+		zap.String("run", r.Identity.String()), zap.String("from_run_id", r.ID), zap.String("into_run_id", w.Info.RunID))
+	r.ID, r.StartTime = w.Info.RunID, w.Info.StartTime
+	r.adopt(w.Data)
+	return nil
+}
+
+// merge copies the metric histories and params of run from into winner.
+// Identical points already there are not duplicated by MLflow's SQL store.
+func (m *Manager) merge(ctx context.Context, from string, winner mlflow.Run) error {
+	src, err := m.store.GetRun(ctx, from)
+	if err != nil {
+		if mlflow.IsNotFound(err) {
+			return nil
+		}
+		return fmt.Errorf("read duplicate run %q: %w", from, err)
+	}
+	var b mlflow.Batch
+	have := map[string]bool{}
+	for _, p := range winner.Data.Params {
+		have[p.Key] = true
+	}
+	for _, p := range src.Data.Params {
+		if !have[p.Key] {
+			b.Params = append(b.Params, p)
+		}
+	}
+	for _, latest := range src.Data.Metrics {
+		hist, err := m.store.GetMetricHistory(ctx, from, latest.Key)
+		if err != nil {
+			return fmt.Errorf("read history %q of duplicate run %q: %w", latest.Key, from, err)
+		}
+		b.Metrics = append(b.Metrics, hist...)
+	}
+	for _, part := range mlflow.Pack(b) {
+		if err := m.store.LogBatch(ctx, winner.Info.RunID, part); err != nil {
+			return fmt.Errorf("copy duplicate run %q into %q: %w", from, winner.Info.RunID, err)
+		}
+	}
+	return nil
 }
 
 func (m *Manager) cached(key string) *Run {

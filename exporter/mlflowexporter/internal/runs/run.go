@@ -46,6 +46,11 @@ type Run struct {
 	lastSeen    time.Time
 	lastPointMs int64
 	ended       bool
+
+	// Until verifyUntil the run is checked against concurrent duplicates
+	// (see Manager.Converge); guarded by the run's own lock.
+	verifyUntil time.Time
+	lastVerify  time.Time
 }
 
 type seen struct {

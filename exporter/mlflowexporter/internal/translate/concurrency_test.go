@@ -41,3 +41,30 @@ func TestConcurrentUse(t *testing.T) {
 		assert.Equal(t, keysOf(want), got)
 	}
 }
+
+// Past maxKeyCache series the cache starts over; keys must not change.
+func TestKeyCacheBound(t *testing.T) {
+	md := pmetric.NewMetrics()
+	_, ms := newResource(md, map[string]any{"service.name": "svc"})
+	dps := addGauge(ms, "m")
+	n := maxKeyCache + 100
+	dps.EnsureCapacity(n)
+	for i := 0; i < n; i++ {
+		dp := dps.AppendEmpty()
+		dp.Attributes().PutInt("i", int64(i))
+	}
+	tr := New(defaultOptions())
+	var st Stats
+	rd := tr.Resource(md.ResourceMetrics().At(0), testNow, &st)
+	tr.mu.RLock()
+	size := len(tr.keys)
+	tr.mu.RUnlock()
+	assert.LessOrEqual(t, size, maxKeyCache)
+	assert.Less(t, size, n, "the cache never restarted")
+	for _, i := range []int{0, maxKeyCache - 1, maxKeyCache, n - 1} {
+		assert.Equal(t, fmt.Sprintf("m/i_%d", i), rd.Points[i].Key)
+	}
+	// Served partly from the restarted cache, partly recomputed.
+	again := tr.Resource(md.ResourceMetrics().At(0), testNow, &st)
+	assert.Equal(t, keysOf(rd), keysOf(again))
+}

@@ -1,0 +1,125 @@
+package mlflowexporter
+
+import (
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/confmap/confmaptest"
+
+	"github.com/otelcol-mlflow/otelcol-mlflow/exporter/mlflowexporter/internal/metadata"
+	"github.com/otelcol-mlflow/otelcol-mlflow/exporter/mlflowexporter/internal/translate"
+)
+
+func TestConfigStruct(t *testing.T) {
+	require.NoError(t, componenttest.CheckConfigStruct(createDefaultConfig()))
+}
+
+func loadConfig(t *testing.T, name string) (*Config, error) {
+	t.Helper()
+	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
+	require.NoError(t, err)
+	sub, err := cm.Sub(component.NewIDWithName(metadata.Type, name).String())
+	require.NoError(t, err)
+	cfg := createDefaultConfig().(*Config)
+	if err := sub.Unmarshal(cfg); err != nil {
+		return nil, err
+	}
+	return cfg, confmap.Validate(cfg)
+}
+
+func TestLoadConfig(t *testing.T) {
+	t.Run("defaults", func(t *testing.T) {
+		cfg, err := loadConfig(t, "")
+		require.NoError(t, err)
+		assert.Equal(t, createDefaultConfig(), cfg)
+		assert.Equal(t, "step", cfg.Metrics.StepAttribute)
+		assert.Equal(t, 30*time.Minute, cfg.RunIdleTimeout)
+		assert.True(t, cfg.QueueConfig.HasValue())
+		assert.True(t, cfg.QueueConfig.Get().Batch.HasValue(), "batching in the exporter is on by default")
+	})
+	t.Run("full", func(t *testing.T) {
+		cfg, err := loadConfig(t, "full")
+		require.NoError(t, err)
+		assert.Equal(t, "https://mlflow.example.com:5000", cfg.TrackingURI)
+		assert.Equal(t, "s3cret-token", string(cfg.Token))
+		assert.Equal(t, 10*time.Second, cfg.Timeout)
+		assert.Equal(t, "cv_experiment", cfg.ExperimentName)
+		assert.Equal(t, "run_1", cfg.RunName)
+		assert.Equal(t, []string{"service.name", "k8s.pod.name"}, cfg.ResourceTags)
+		assert.Equal(t, MetricsConfig{
+			StepAttribute:      "epoch_step",
+			AttributeKeyStyle:  "value",
+			IgnoreAttributes:   []string{"rank"},
+			HistogramQuantiles: []float64{0.5, 0.95},
+			Include:            []string{"train/*", "val_*"},
+			Exclude:            []string{"*.debug"},
+			Declared:           []translate.DeclaredMetric{{Name: "loss", Type: "float"}, {Name: "batch_size", Type: "int"}},
+		}, cfg.Metrics)
+		assert.Equal(t, 10*time.Minute, cfg.RunIdleTimeout)
+		assert.Equal(t, "KILLED", cfg.RunIdleEndStatus)
+		assert.True(t, cfg.EndRunsOnShutdown)
+		assert.Equal(t, 100, cfg.DedupWindow)
+		q := cfg.QueueConfig.Get()
+		assert.Equal(t, 2, q.NumConsumers)
+		assert.Equal(t, int64(5000), q.QueueSize)
+		require.NotNil(t, q.StorageID)
+		assert.Equal(t, "file_storage", q.StorageID.String())
+		assert.Equal(t, 20*time.Second, cfg.RetryConfig.MaxInterval)
+	})
+	t.Run("secrets are opaque", func(t *testing.T) {
+		cfg, err := loadConfig(t, "full")
+		require.NoError(t, err)
+		out, err := cfg.Token.MarshalText()
+		require.NoError(t, err)
+		assert.NotContains(t, string(out), "s3cret")
+	})
+	for _, tc := range []struct{ name, wantErr string }{
+		{"file", ""},
+		{"basic", ""},
+		{"bad_style", "attribute_key_style"},
+		{"bad_status", "run_idle_end_status"},
+		{"databricks", "Databricks"},
+		{"endpoint", "endpoint is not used"},
+		{"half_basic", "username and password"},
+		{"bad_type", "unknown type"},
+		{"bad_quantile", "histogram_quantiles"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := loadConfig(t, tc.name)
+			if tc.wantErr == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.wantErr)
+		})
+	}
+}
+
+func TestResolveTrackingURI(t *testing.T) {
+	env := func(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+	tests := []struct {
+		configured string
+		env        map[string]string
+		want       string
+	}{
+		{"http://a:5000", map[string]string{"MLFLOW_TRACKING_URI": "http://b"}, "http://a:5000"},
+		{"", map[string]string{"MLFLOW_TRACKING_URI": "http://b"}, "http://b"},
+		{"", nil, "file:./mlruns"},
+	}
+	for _, tc := range tests {
+		assert.Equal(t, tc.want, resolveTrackingURI(tc.configured, env(tc.env)))
+	}
+}
+
+func TestRedactURI(t *testing.T) {
+	assert.Equal(t, "https://host:5000/prefix", redactURI("https://user:pw@host:5000/prefix"))
+	assert.Equal(t, "http://host", redactURI("http://host"))
+	assert.Equal(t, "file:./mlruns", redactURI("file:./mlruns"))
+}
