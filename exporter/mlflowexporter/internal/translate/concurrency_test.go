@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 )
 
@@ -51,11 +52,13 @@ func TestKeyCacheBound(t *testing.T) {
 	dps.EnsureCapacity(n)
 	for i := 0; i < n; i++ {
 		dp := dps.AppendEmpty()
+		dp.SetIntValue(1)
 		dp.Attributes().PutInt("i", int64(i))
 	}
 	tr := New(defaultOptions())
 	var st Stats
 	rd := tr.Resource(md.ResourceMetrics().At(0), testNow, &st)
+	require.Len(t, rd.Points, n)
 	tr.mu.RLock()
 	size := len(tr.keys)
 	tr.mu.RUnlock()
