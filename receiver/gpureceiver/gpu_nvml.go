@@ -249,6 +249,12 @@ func (c *nvmlCollector) discover() {
 }
 
 func (c *nvmlCollector) discoverMIG(d *gpuDevice) {
+	// MIG arrived with driver 450; the calls abort the process on older ones.
+	for _, sym := range []string{"nvmlDeviceGetMigMode", "nvmlDeviceGetMaxMigDeviceCount", "nvmlDeviceGetMigDeviceHandleByIndex"} {
+		if !c.hasSymbol(sym) {
+			return
+		}
+	}
 	current, _, ret := d.h.GetMigMode()
 	if ret != nvml.SUCCESS || current != nvml.DEVICE_MIG_ENABLE {
 		return

@@ -411,7 +411,7 @@ func TestNVMLMissingSymbolsAreNotCalled(t *testing.T) {
 	clock := testStart
 	m := newMockMachine(&clock)
 	m.srv.LookupSymbolFunc = func(sym string) error {
-		if strings.HasPrefix(sym, "nvmlGpm") || sym == "nvmlDeviceGetCurrentClocksEventReasons" {
+		if strings.HasPrefix(sym, "nvmlGpm") || sym == "nvmlDeviceGetCurrentClocksEventReasons" || sym == "nvmlDeviceGetMigMode" {
 			return errors.New("undefined symbol " + sym)
 		}
 		return nil
@@ -423,9 +423,13 @@ func TestNVMLMissingSymbolsAreNotCalled(t *testing.T) {
 		d.GpmSampleGetFunc = nil
 		d.GetCurrentClocksEventReasonsFunc = nil
 		d.GetCurrentClocksThrottleReasonsFunc = func() (uint64, nvml.Return) { return 0x8, nvml.SUCCESS }
+		d.GetMigModeFunc = nil
+		d.GetMaxMigDeviceCountFunc = nil
+		d.GetMigDeviceHandleByIndexFunc = nil
 	}
 	c := newNVMLCollector(m.srv, testGPUSettings(zap.NewNop(), &clock))
 	c.start(context.Background())
+	assert.Empty(t, c.devices[gpuMIG].migs, "no MIG discovery without the MIG symbols")
 	mb := metadata.NewMetricsBuilder(metadata.DefaultMetricsConfig(), component.BuildInfo{}, 1)
 	for range 2 {
 		clock = clock.Add(10 * time.Second)

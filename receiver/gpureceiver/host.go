@@ -58,7 +58,7 @@ func newHostScraper(cfg *Config, warn *warnLimiter) *hostScraper {
 		cpuCount:      cpu.CountsWithContext,
 		virtualMemory: mem.VirtualMemoryWithContext,
 		diskUsage:     disk.UsageWithContext,
-		diskIO:        disk.IOCountersWithContext,
+		diskIO:        readDiskIO,
 		netIO:         net.IOCountersWithContext,
 		loadAvg:       load.AvgWithContext,
 		procCPU: func(ctx context.Context, pid int32) (*cpu.TimesStat, error) {
