@@ -72,6 +72,9 @@ type Config struct {
 	// Auth, when set, puts credentials on every request (Databricks OAuth
 	// plugs in here); Token, Username and Password are then ignored.
 	Auth func(req *http.Request) error
+	// RateLimiter, when set, spaces requests per endpoint group; it may be
+	// shared with other Clients of the same server.
+	RateLimiter *RateLimiter
 }
 
 // ConfigFromEnv builds a Config with MLflow's conventions: trackingURI when
@@ -106,6 +109,7 @@ type Client struct {
 	authHook   func(*http.Request) error
 	userAgent  string
 	secrets    redactor // configured credentials, masked in every error
+	limiter    *RateLimiter
 }
 
 var _ mlflow.Store = (*Client)(nil)
@@ -150,6 +154,7 @@ func New(cfg Config) (*Client, error) {
 		httpClient: cfg.HTTPClient,
 		authHook:   cfg.Auth,
 		userAgent:  cfg.UserAgent,
+		limiter:    cfg.RateLimiter,
 	}
 	if c.httpClient == nil {
 		c.httpClient = newHTTPClient(cfg.InsecureTLS)
@@ -252,6 +257,13 @@ func (c *Client) post(ctx context.Context, rpc string, in, out any) error {
 // do sends req and decodes a 200 answer into out (nil discards it). The body
 // is always drained and closed so the connection is reused.
 func (c *Client) do(req *http.Request, rpc string, out any) error {
+	// Waiting comes first so that an OAuth token is fetched fresh after it.
+	if err := c.limiter.Wait(req.Context(), rpc); err != nil {
+		if req.Body != nil {
+			_ = req.Body.Close()
+		}
+		return fmt.Errorf("mlflow %s: %w", rpc, err)
+	}
 	req.Header.Set("Accept", "application/json")
 	if c.userAgent != "" {
 		req.Header.Set("User-Agent", c.userAgent)
@@ -285,7 +297,7 @@ func (c *Client) do(req *http.Request, rpc string, out any) error {
 		_ = resp.Body.Close()
 	}()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("mlflow %s: %w", rpc, parseError(resp, red))
+		return fmt.Errorf("mlflow %s: %w", rpc, c.limiter.throttled(rpc, parseError(resp, red)))
 	}
 	if out == nil {
 		return nil
