@@ -450,8 +450,12 @@ func (c *nvmlCollector) scrapePhysical(d *gpuDevice, rr *metadata.ResourceRecord
 	c.scrapeThrottle(d, rr, mb)
 	c.scrapeFields(d, rr, mb)
 	c.scrapeECC(d, rr, mb)
-	c.scrapeProcesses(d, rr, mb)
-	c.scrapeProcessUtilization(d, rr, mb, now)
+	// With MIG on, processes are charged to their MIG instance; listing them
+	// on the parent as well would count their memory twice.
+	if len(d.migs) == 0 {
+		c.scrapeProcesses(d, rr, mb)
+		c.scrapeProcessUtilization(d, rr, mb, now)
+	}
 	c.scrapeGPM(d, rr, now)
 }
 

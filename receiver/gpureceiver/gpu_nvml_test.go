@@ -212,9 +212,6 @@ func (m *mockMachine) instrument(i int, d *server.Device) {
 		return 0, m.alive(i)
 	}
 	d.GetComputeRunningProcessesFunc = func() ([]nvml.ProcessInfo, nvml.Return) {
-		if i == gpuMIG {
-			return nil, m.alive(i) // processes are listed per MIG instance
-		}
 		return []nvml.ProcessInfo{{Pid: uint32(1000 + i), UsedGpuMemory: uint64(i+1) * gib}}, m.alive(i)
 	}
 	d.GetProcessUtilizationFunc = func(since uint64) ([]nvml.ProcessUtilizationSample, nvml.Return) {
@@ -241,6 +238,9 @@ func (m *mockMachine) instrument(i int, d *server.Device) {
 	}
 	d.GpmSampleGetFunc = func(nvml.GpmSample) nvml.Return { return m.alive(i) }
 	if i == gpuMIG {
+		// Processes are charged to MIG instances; asking the parent would panic.
+		d.GetComputeRunningProcessesFunc = nil
+		d.GetProcessUtilizationFunc = nil
 		d.MigMode = nvml.DEVICE_MIG_ENABLE
 		d.GetMaxMigDeviceCountFunc = func() (int, nvml.Return) { return 7, nvml.SUCCESS }
 		d.GetMigDeviceHandleByIndexFunc = func(j int) (nvml.Device, nvml.Return) {
@@ -426,6 +426,11 @@ func TestNVMLMissingSymbolsAreNotCalled(t *testing.T) {
 		d.GetMigModeFunc = nil
 		d.GetMaxMigDeviceCountFunc = nil
 		d.GetMigDeviceHandleByIndexFunc = nil
+		if d.GetComputeRunningProcessesFunc == nil {
+			// Without MIG discovery the MIG GPU is scraped like any other.
+			d.GetComputeRunningProcessesFunc = func() ([]nvml.ProcessInfo, nvml.Return) { return nil, nvml.SUCCESS }
+			d.GetProcessUtilizationFunc = func(uint64) ([]nvml.ProcessUtilizationSample, nvml.Return) { return nil, nvml.ERROR_NOT_FOUND }
+		}
 	}
 	c := newNVMLCollector(m.srv, testGPUSettings(zap.NewNop(), &clock))
 	c.start(context.Background())
