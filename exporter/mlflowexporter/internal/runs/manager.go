@@ -111,17 +111,25 @@ func (m *Manager) Converge(ctx context.Context, r *Run) error {
 	if w.Info.RunID == r.ID {
 		return nil
 	}
-	if err := m.merge(ctx, r.ID, w); err != nil {
+	if err := m.retire(ctx, r.ID, w); err != nil {
 		return err
-	}
-	if err := m.store.DeleteRun(ctx, r.ID); err != nil && !mlflow.IsNotFound(err) && !mlflow.IsInvalidParameter(err) {
-		return fmt.Errorf("delete duplicate run %q: %w", r.ID, err)
 	}
 	m.set.Logger.Info("Merged a duplicate run created concurrently by another collector",
 		zap.String("run", r.Identity.String()), zap.String("from_run_id", r.ID), zap.String("into_run_id", w.Info.RunID))
 	r.ID, r.StartTime = w.Info.RunID, w.Info.StartTime
 	r.adopt(w.Data)
 	return nil
+}
+
+// retire deletes the duplicate run loser, then copies what it holds into
+// the winner. Deleting first matters: a replica still writing to the loser
+// gets an error (and retries into the winner) instead of writing data that
+// the copy would miss.
+func (m *Manager) retire(ctx context.Context, loser string, w mlflow.Run) error {
+	if err := m.store.DeleteRun(ctx, loser); err != nil && !mlflow.IsNotFound(err) && !mlflow.IsInvalidParameter(err) {
+		return fmt.Errorf("delete duplicate run %q: %w", loser, err)
+	}
+	return m.merge(ctx, loser, w)
 }
 
 // merge copies the metric histories and params of run from into winner.
@@ -238,12 +246,18 @@ func (m *Manager) resolve(ctx context.Context, id translate.Identity, startMs in
 	}
 	if len(found) > 1 {
 		if w := winner(found); w.Info.RunID != created.Info.RunID {
-			if err := m.store.DeleteRun(ctx, created.Info.RunID); err != nil && !mlflow.IsNotFound(err) {
-				m.set.Logger.Warn("Could not delete duplicate run", zap.String("run_id", created.Info.RunID), zap.Error(err))
+			// Another replica may already have adopted our run and written
+			// to it: retire it like any duplicate, not as if it were empty.
+			if err := m.retire(ctx, created.Info.RunID, w); err != nil {
+				return nil, err
 			}
-			m.set.Logger.Info("Another collector created the same run first; using it",
+			m.set.Logger.Info("Another collector created the same run; using the one all collectors agree on",
 				zap.String("run", id.String()), zap.String("run_id", w.Info.RunID))
-			return m.adoptExisting(ctx, w, id)
+			r, err := m.adoptExisting(ctx, w, id)
+			if err == nil {
+				r.verifyUntil = m.set.Now().Add(m.set.ConvergenceWindow)
+			}
+			return r, err
 		}
 	}
 	m.set.Logger.Info("Created MLflow run", zap.String("run", id.String()),

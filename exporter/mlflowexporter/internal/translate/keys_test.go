@@ -5,6 +5,7 @@ import (
 	"hash/fnv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -194,4 +195,44 @@ func FuzzSanitizeKey(f *testing.F) {
 			t.Fatalf("valid key %q changed to %q", s, got)
 		}
 	})
+}
+
+func TestFoldedKeysThatMeetGetDistinctKeys(t *testing.T) {
+	tr := New(Options{StepAttribute: "step", KeyStyle: KeyStyleKeyValue})
+	md := pmetric.NewMetrics()
+	rm := md.ResourceMetrics().AppendEmpty()
+	rm.Resource().Attributes().PutStr(AttrRunName, "r")
+	ms := rm.ScopeMetrics().AppendEmpty().Metrics()
+	add := func(name string, attrs map[string]any) {
+		m := ms.AppendEmpty()
+		m.SetName(name)
+		dp := m.SetEmptyGauge().DataPoints().AppendEmpty()
+		dp.SetDoubleValue(1)
+		_ = dp.Attributes().FromRaw(attrs)
+	}
+	add("loss", map[string]any{"a_b": "c"})
+	add("loss", map[string]any{"a": "b_c"})
+	add("loss/a_b_c", nil)
+	var st Stats
+	rd := tr.Resource(rm, time.Unix(1, 0), &st)
+	seen := map[string]bool{}
+	for _, p := range rd.Points {
+		if seen[p.Key] {
+			t.Fatalf("two series share key %q", p.Key)
+		}
+		seen[p.Key] = true
+		if err := mlflow.ValidateKey(p.Key); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !seen["loss/a_b_c"] {
+		t.Errorf("the first series keeps the plain key: %v", seen)
+	}
+	// Stable: the same series get the same keys again.
+	rd2 := tr.Resource(rm, time.Unix(1, 0), &st)
+	for i := range rd.Points {
+		if rd.Points[i].Key != rd2.Points[i].Key {
+			t.Errorf("key of series %d changed: %q -> %q", i, rd.Points[i].Key, rd2.Points[i].Key)
+		}
+	}
 }

@@ -126,8 +126,9 @@ type Translator struct {
 	ignore map[string]struct{}
 	qs     []quantileKey
 
-	mu   sync.RWMutex
-	keys map[string]string // identity of a series -> its MLflow key
+	mu     sync.RWMutex
+	keys   map[string]string // identity of a series -> its MLflow key
+	owners map[string]string // MLflow key -> identity of the series that has it
 
 	scratch sync.Pool
 }
@@ -143,7 +144,7 @@ const maxKeyCache = 1 << 16
 
 // New returns a Translator. Options must have been validated by the config.
 func New(opts Options) *Translator {
-	t := &Translator{opts: opts, ignore: map[string]struct{}{}, keys: map[string]string{}}
+	t := &Translator{opts: opts, ignore: map[string]struct{}{}, keys: map[string]string{}, owners: map[string]string{}}
 	if t.opts.KeyStyle == "" {
 		t.opts.KeyStyle = KeyStyleKeyValue
 	}
@@ -609,11 +610,20 @@ func (t *Translator) seriesKey(name, suffix string, attrs pcommon.Map, sc *scrat
 	}
 	key = kb.String()
 	t.mu.Lock()
+	defer t.mu.Unlock()
 	if len(t.keys) >= maxKeyCache {
 		t.keys = make(map[string]string, len(t.keys)/2)
+		t.owners = make(map[string]string, len(t.keys)/2)
+	}
+	// Folding can make two series meet, e.g. loss{a_b=c} and loss{a=b_c}
+	// both give loss/a_b_c. The later one gets the hash suffix, so series
+	// never merge into one MLflow key.
+	if owner, taken := t.owners[key]; taken && owner != string(lk) && !kb.lossy {
+		kb.lossy = true
+		key = kb.String()
 	}
 	t.keys[string(lk)] = key
-	t.mu.Unlock()
+	t.owners[key] = string(lk)
 	return key
 }
 
