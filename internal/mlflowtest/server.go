@@ -75,6 +75,7 @@ type Server struct {
 
 	mu       sync.Mutex
 	st       *state
+	reg      registry
 	records  []RequestRecord
 	faults   []*faultState
 	released chan struct{} // closed by ClearFaults and Close to free hung requests
@@ -276,6 +277,9 @@ const maxBody = 64 << 20
 // ServeHTTP handles one request: request log, faults, auth, then routing.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rt := route(r.URL.Path)
+	if reg, ok := registryRoute(r.URL.Path); ok {
+		rt = reg
+	}
 	body, err := readBody(r)
 	idx := s.record(r, rt.rpc, len(body))
 	sw := &statusWriter{ResponseWriter: w}
@@ -291,6 +295,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if !s.authorized(r) {
 		s.unauthorized(sw)
+		return
+	}
+	if isRegistryRPC(rt.rpc) {
+		s.serveRegistry(sw, r, rt, body)
 		return
 	}
 	s.dispatch(sw, r, rt, body)

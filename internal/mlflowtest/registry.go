@@ -1,0 +1,261 @@
+package mlflowtest
+
+import (
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/otelcol-mlflow/otelcol-mlflow/internal/mlflow"
+)
+
+// The model registry part of the server: registered-models/create|get and
+// model-versions/create|get, kept in memory like the tracking store and
+// answered as MLflow's SQL registry store and handlers answer them (error
+// codes and messages of mlflow/store/model_registry/sqlalchemy_store.py).
+// Absent: search, rename, update, delete, aliases, stages, tags RPCs.
+
+var registryMethods = map[string][]string{
+	"registered-models/create": {http.MethodPost},
+	"registered-models/get":    {http.MethodGet},
+	"model-versions/create":    {http.MethodPost},
+	"model-versions/get":       {http.MethodGet},
+}
+
+type registeredModel struct {
+	name        string
+	description string
+	created     int64
+	updated     int64
+	tags        []mlflow.Tag
+	versions    []*modelVersion // index = version - 1
+}
+
+type modelVersion struct {
+	version     int
+	source      string
+	runID       string
+	description string
+	created     int64
+	tags        []mlflow.Tag
+}
+
+// registry is the registry's state, guarded by Server.mu.
+type registry struct {
+	models map[string]*registeredModel
+}
+
+// registryRoute recognises registry paths, which the tracking router does
+// not know.
+func registryRoute(p string) (routeInfo, bool) {
+	for _, prefix := range []string{"/api/2.0/mlflow/", "/ajax-api/2.0/mlflow/"} {
+		if rpc, ok := strings.CutPrefix(p, prefix); ok {
+			if m, ok := registryMethods[rpc]; ok {
+				return routeInfo{rpc: rpc, methods: m}, true
+			}
+		}
+	}
+	return routeInfo{}, false
+}
+
+func isRegistryRPC(rpc string) bool {
+	_, ok := registryMethods[rpc]
+	return ok
+}
+
+// serveRegistry answers a registry RPC: method check, arguments, handler.
+func (s *Server) serveRegistry(w http.ResponseWriter, r *http.Request, rt routeInfo, body []byte) {
+	if !slices.Contains(rt.methods, r.Method) {
+		w.Header().Set("Allow", strings.Join(rt.methods, ", "))
+		writeHTML(w, http.StatusMethodNotAllowed, "405 Method Not Allowed", "Method Not Allowed", "The method is not allowed for the requested URL.")
+		return
+	}
+	obj, aerr := requestObject(r, rt.rpc, body)
+	var resp any
+	if aerr == nil {
+		s.mu.Lock()
+		resp, aerr = s.handleRegistry(rt.rpc, obj)
+		s.mu.Unlock()
+	}
+	if aerr != nil {
+		writeError(w, aerr)
+		return
+	}
+	writeJSON(w, resp)
+}
+
+type outRegisteredModel struct {
+	Name                 string  `json:"name"`
+	CreationTimestamp    int64   `json:"creation_timestamp"`
+	LastUpdatedTimestamp int64   `json:"last_updated_timestamp"`
+	Description          string  `json:"description,omitempty"`
+	Tags                 []outKV `json:"tags,omitempty"`
+}
+
+type outModelVersion struct {
+	Name                 string  `json:"name"`
+	Version              string  `json:"version"`
+	CreationTimestamp    int64   `json:"creation_timestamp"`
+	LastUpdatedTimestamp int64   `json:"last_updated_timestamp"`
+	CurrentStage         string  `json:"current_stage"`
+	Description          string  `json:"description,omitempty"`
+	Source               string  `json:"source"`
+	RunID                string  `json:"run_id,omitempty"`
+	Status               string  `json:"status"`
+	Tags                 []outKV `json:"tags,omitempty"`
+}
+
+func outTags(tags []mlflow.Tag) []outKV {
+	var out []outKV
+	for _, t := range tags {
+		out = append(out, outKV{Key: t.Key, Value: t.Value})
+	}
+	return out
+}
+
+func (m *registeredModel) out() outRegisteredModel {
+	return outRegisteredModel{Name: m.name, CreationTimestamp: m.created, LastUpdatedTimestamp: m.updated,
+		Description: m.description, Tags: outTags(m.tags)}
+}
+
+func (m *registeredModel) outVersion(v *modelVersion) outModelVersion {
+	return outModelVersion{
+		Name: m.name, Version: strconv.Itoa(v.version), CreationTimestamp: v.created, LastUpdatedTimestamp: v.created,
+		CurrentStage: "None", Description: v.description, Source: v.source, RunID: v.runID, Status: "READY",
+		Tags: outTags(v.tags),
+	}
+}
+
+func modelNotFound(name string) *mlflow.APIError {
+	return mlflow.NewError(mlflow.ErrorCodeResourceDoesNotExist, "Registered Model with name=%s not found", name)
+}
+
+// handleRegistry runs one registry RPC; the caller holds s.mu.
+func (s *Server) handleRegistry(rpc string, obj []byte) (any, *mlflow.APIError) {
+	if s.reg.models == nil {
+		s.reg.models = map[string]*registeredModel{}
+	}
+	switch rpc {
+	case "registered-models/create":
+		var req struct {
+			Name        optString `json:"name"`
+			Description optString `json:"description"`
+			Tags        []wireKV  `json:"tags"`
+		}
+		if err := decode(obj, &req); err != nil {
+			return nil, err
+		}
+		name := req.Name.Value
+		if name == "" {
+			return nil, missing("name")
+		}
+		if _, ok := s.reg.models[name]; ok {
+			return nil, mlflow.NewError(mlflow.ErrorCodeResourceAlreadyExists, "Registered Model (name=%s) already exists.", name)
+		}
+		now := s.nowMs()
+		m := &registeredModel{name: name, description: req.Description.Value, created: now, updated: now, tags: kvTags(req.Tags)}
+		s.reg.models[name] = m
+		return map[string]any{"registered_model": m.out()}, nil
+
+	case "registered-models/get":
+		var req struct {
+			Name optString `json:"name"`
+		}
+		if err := decode(obj, &req); err != nil {
+			return nil, err
+		}
+		if req.Name.Value == "" {
+			return nil, missing("name")
+		}
+		m, ok := s.reg.models[req.Name.Value]
+		if !ok {
+			return nil, modelNotFound(req.Name.Value)
+		}
+		return map[string]any{"registered_model": m.out()}, nil
+
+	case "model-versions/create":
+		var req struct {
+			Name        optString `json:"name"`
+			Source      optString `json:"source"`
+			RunID       optString `json:"run_id"`
+			Description optString `json:"description"`
+			Tags        []wireKV  `json:"tags"`
+		}
+		if err := decode(obj, &req); err != nil {
+			return nil, err
+		}
+		switch {
+		case req.Name.Value == "":
+			return nil, missing("name")
+		case req.Source.Value == "":
+			return nil, missing("source")
+		}
+		m, ok := s.reg.models[req.Name.Value]
+		if !ok {
+			return nil, modelNotFound(req.Name.Value)
+		}
+		if id := req.RunID.Value; id != "" {
+			// MLflow checks that a run's model source lies inside that
+			// run's artifacts, so a version cannot point at another run.
+			run, err := s.st.run(id)
+			if err != nil {
+				return nil, err
+			}
+			root := strings.TrimSuffix(run.info.ArtifactURI, "/")
+			if req.Source.Value != root && !strings.HasPrefix(req.Source.Value, root+"/") &&
+				!strings.HasPrefix(req.Source.Value, "runs:/"+id+"/") {
+				return nil, invalidParam("Invalid model version source: '%s'. To use a local path as a model version source, the run_id request parameter has to be specified and the local path has to be contained within the artifact directory of the run specified by the run_id.", req.Source.Value)
+			}
+		}
+		now := s.nowMs()
+		v := &modelVersion{version: len(m.versions) + 1, source: req.Source.Value, runID: req.RunID.Value,
+			description: req.Description.Value, created: now, tags: kvTags(req.Tags)}
+		m.versions = append(m.versions, v)
+		m.updated = now
+		return map[string]any{"model_version": m.outVersion(v)}, nil
+
+	case "model-versions/get":
+		var req struct {
+			Name    optString `json:"name"`
+			Version optString `json:"version"`
+		}
+		if err := decode(obj, &req); err != nil {
+			return nil, err
+		}
+		switch {
+		case req.Name.Value == "":
+			return nil, missing("name")
+		case req.Version.Value == "":
+			return nil, missing("version")
+		}
+		m, ok := s.reg.models[req.Name.Value]
+		if !ok {
+			return nil, modelNotFound(req.Name.Value)
+		}
+		n, err := strconv.Atoi(req.Version.Value)
+		if err != nil {
+			return nil, invalidParam("Parameter 'version' must be an integer, got '%s'.", req.Version.Value)
+		}
+		if n < 1 || n > len(m.versions) {
+			return nil, mlflow.NewError(mlflow.ErrorCodeResourceDoesNotExist, "Model Version (name=%s, version=%d) not found", m.name, n)
+		}
+		return map[string]any{"model_version": m.outVersion(m.versions[n-1])}, nil
+	}
+	return nil, errHTML500
+}
+
+// RegisteredModelVersions returns the sources of a registered model's
+// versions in version order, and whether the model exists.
+func (s *Server) RegisteredModelVersions(name string) ([]string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m, ok := s.reg.models[name]
+	if !ok {
+		return nil, false
+	}
+	out := make([]string, len(m.versions))
+	for i, v := range m.versions {
+		out[i] = v.source
+	}
+	return out, true
+}
