@@ -76,6 +76,7 @@ type Server struct {
 	mu       sync.Mutex
 	st       *state
 	reg      registry
+	dbx      *workspace // WithDatabricks
 	records  []RequestRecord
 	faults   []*faultState
 	released chan struct{} // closed by ClearFaults and Close to free hung requests
@@ -292,6 +293,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if !s.applyFault(sw, r, f, released) {
 			return
 		}
+	}
+	if s.dbx != nil && s.dbx.intercept(sw, r, rt.rpc, body) {
+		return
 	}
 	if !s.authorized(r) {
 		s.unauthorized(sw)
