@@ -1,0 +1,402 @@
+package tracking
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/otelcol-mlflow/otelcol-mlflow/internal/mlflow"
+	"github.com/otelcol-mlflow/otelcol-mlflow/internal/mlflow/restclient"
+)
+
+// Tags MLflow's UI reads for models and images.
+const (
+	modelHistoryTag = "mlflow.log-model.history"
+	loggedImagesTag = "mlflow.loggedImages"
+	plotsDir        = "plots"
+	imagesDir       = "images"
+	mlmodelFile     = "MLmodel"
+)
+
+func (r *Run) artifactStore() (mlflow.ArtifactStore, error) {
+	if r.t.artifacts == nil {
+		return nil, errors.New("tracking: no artifact store configured")
+	}
+	return r.t.artifacts, nil
+}
+
+// LogArtifact uploads a local file to <artifactDir>/<file name>, or the
+// contents of a local directory under artifactDir ("" is the run's
+// artifact root). Every file is attempted; the error lists each one that
+// failed after the store's retries.
+func (r *Run) LogArtifact(ctx context.Context, localPath, artifactDir string) error {
+	if err := r.checkOpen(); err != nil {
+		return err
+	}
+	if _, err := r.upload(ctx, localPath, strings.Trim(artifactDir, "/")); err != nil {
+		return fmt.Errorf("tracking: log artifact %s: %w", localPath, err)
+	}
+	return nil
+}
+
+// LogArtifactBytes uploads data as the artifact at artifactPath.
+func (r *Run) LogArtifactBytes(ctx context.Context, data []byte, artifactPath string) error {
+	if err := r.checkOpen(); err != nil {
+		return err
+	}
+	a, err := r.artifactStore()
+	if err != nil {
+		return err
+	}
+	if err := a.UploadArtifact(ctx, &r.info, artifactPath, mlflow.BytesSource(data)); err != nil {
+		return fmt.Errorf("tracking: log artifact %s: %w", artifactPath, err)
+	}
+	return nil
+}
+
+// upload sends a file or a directory tree and returns the artifact paths
+// written.
+func (r *Run) upload(ctx context.Context, localPath, artifactDir string) ([]string, error) {
+	a, err := r.artifactStore()
+	if err != nil {
+		return nil, err
+	}
+	if artifactDir != "" {
+		if err := mlflow.ValidateArtifactPath(artifactDir); err != nil {
+			return nil, err
+		}
+	}
+	fi, err := os.Stat(localPath)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.IsDir() {
+		dst := mlflow.JoinArtifactPath(artifactDir, filepath.Base(localPath))
+		src, err := mlflow.FileSource(localPath)
+		if err != nil {
+			return nil, err
+		}
+		if err := a.UploadArtifact(ctx, &r.info, dst, src); err != nil {
+			return nil, err
+		}
+		return []string{dst}, nil
+	}
+	var done []string
+	var errs []error
+	walkErr := filepath.WalkDir(localPath, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			errs = append(errs, err)
+			return nil
+		}
+		if d.IsDir() {
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(localPath, p)
+		if err != nil {
+			errs = append(errs, err)
+			return nil
+		}
+		dst := mlflow.JoinArtifactPath(artifactDir, filepath.ToSlash(rel))
+		// FileSource follows a symlink to a file and refuses anything that
+		// is not a regular file, so a link to a directory is reported, not
+		// silently skipped.
+		src, err := mlflow.FileSource(p)
+		if err != nil {
+			errs = append(errs, err)
+			return nil
+		}
+		if err := a.UploadArtifact(ctx, &r.info, dst, src); err != nil {
+			errs = append(errs, err)
+			return nil
+		}
+		done = append(done, dst)
+		return nil
+	})
+	if walkErr != nil {
+		errs = append(errs, walkErr)
+	}
+	return done, errors.Join(errs...)
+}
+
+// ModelOption configures LogModel.
+type ModelOption func(*modelOptions)
+
+type modelOptions struct {
+	register     string
+	description  string
+	flavor       string
+	flavorFields map[string]any
+}
+
+// RegisterAs registers the logged model as a new version of the registered
+// model name (created when absent) in the model registry.
+func RegisterAs(name string) ModelOption { return func(o *modelOptions) { o.register = name } }
+
+// ModelDescription describes the registered model version.
+func ModelDescription(s string) ModelOption { return func(o *modelOptions) { o.description = s } }
+
+// Flavor names the MLmodel flavor LogModel writes (default "go", with the
+// model's files as data) and its fields.
+func Flavor(name string, fields map[string]any) ModelOption {
+	return func(o *modelOptions) { o.flavor, o.flavorFields = name, fields }
+}
+
+// ModelInfo describes a logged model.
+type ModelInfo struct {
+	ArtifactPath string   // <name>
+	ModelURI     string   // runs:/<run id>/<name>
+	Source       string   // the run's artifact URI + /<name>, what the registry records
+	UUID         string   // model_uuid in MLmodel
+	Files        []string // artifact paths uploaded, MLmodel included
+	// Version is the registered version, nil without RegisterAs.
+	Version *restclient.ModelVersion
+}
+
+// mlmodel is the MLmodel descriptor, fields in MLflow's order.
+type mlmodel struct {
+	ArtifactPath   string                    `yaml:"artifact_path" json:"artifact_path"`
+	Flavors        map[string]map[string]any `yaml:"flavors" json:"flavors"`
+	ModelUUID      string                    `yaml:"model_uuid" json:"model_uuid"`
+	RunID          string                    `yaml:"run_id" json:"run_id"`
+	UTCTimeCreated string                    `yaml:"utc_time_created" json:"utc_time_created"`
+}
+
+// LogModel uploads a model file or directory under <name>/, adds an MLmodel
+// descriptor unless the directory has one, records the model in the run
+// (tag mlflow.log-model.history, which the UI lists) and, with RegisterAs,
+// registers it as a new model version. A failed upload fails the call
+// (after the artifact store's retries) and nothing is registered.
+func (r *Run) LogModel(ctx context.Context, localPath, name string, opts ...ModelOption) (*ModelInfo, error) {
+	if err := r.checkOpen(); err != nil {
+		return nil, err
+	}
+	if err := mlflow.ValidateArtifactPath(name); err != nil {
+		return nil, fmt.Errorf("tracking: log model: %w", err)
+	}
+	o := modelOptions{flavor: "go"}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	fi, err := os.Stat(localPath)
+	if err != nil {
+		return nil, fmt.Errorf("tracking: log model: %w", err)
+	}
+	files, err := r.upload(ctx, localPath, name)
+	if err != nil {
+		return nil, fmt.Errorf("tracking: log model %q: %w", name, err)
+	}
+	info := &ModelInfo{
+		ArtifactPath: name,
+		ModelURI:     "runs:/" + r.info.RunID + "/" + name,
+		Source:       strings.TrimSuffix(r.info.ArtifactURI, "/") + "/" + name,
+		Files:        files,
+	}
+	desc := mlmodel{ArtifactPath: name, RunID: r.info.RunID, UTCTimeCreated: r.t.now().UTC().Format("2006-01-02 15:04:05.000000")}
+	hasMLmodel := fi.IsDir() && fileExists(filepath.Join(localPath, mlmodelFile))
+	if hasMLmodel {
+		info.UUID = readModelUUID(filepath.Join(localPath, mlmodelFile))
+	} else {
+		desc.ModelUUID = newHexID()
+		info.UUID = desc.ModelUUID
+		fields := map[string]any{"go_version": runtime.Version()}
+		if !fi.IsDir() {
+			fields["data"] = filepath.Base(localPath)
+		}
+		for k, v := range o.flavorFields {
+			fields[k] = v
+		}
+		desc.Flavors = map[string]map[string]any{o.flavor: fields}
+		data, err := yaml.Marshal(desc)
+		if err != nil {
+			return nil, fmt.Errorf("tracking: log model %q: MLmodel: %w", name, err)
+		}
+		dst := name + "/" + mlmodelFile
+		if err := r.LogArtifactBytes(ctx, data, dst); err != nil {
+			return nil, fmt.Errorf("tracking: log model %q: %w", name, err)
+		}
+		info.Files = append(info.Files, dst)
+	}
+	if err := r.recordModel(ctx, desc, info.UUID); err != nil {
+		return info, err
+	}
+	if o.register != "" {
+		v, err := r.register(ctx, o, info)
+		if err != nil {
+			return info, err
+		}
+		info.Version = v
+	}
+	return info, nil
+}
+
+func fileExists(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && fi.Mode().IsRegular()
+}
+
+func readModelUUID(p string) string {
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return ""
+	}
+	var m struct {
+		UUID string `yaml:"model_uuid"`
+	}
+	_ = yaml.Unmarshal(data, &m)
+	return m.UUID
+}
+
+// recordModel appends the model to the run's mlflow.log-model.history tag,
+// dropping the oldest entries when the tag would exceed MLflow's limit.
+func (r *Run) recordModel(ctx context.Context, desc mlmodel, uuid string) error {
+	entry := map[string]any{
+		"run_id": r.info.RunID, "artifact_path": desc.ArtifactPath,
+		"utc_time_created": desc.UTCTimeCreated, "model_uuid": uuid,
+	}
+	if desc.Flavors != nil {
+		entry["flavors"] = desc.Flavors
+	}
+	r.mu.Lock()
+	r.models = append(r.models, entry)
+	var value []byte
+	for {
+		b, err := json.Marshal(r.models)
+		if err != nil {
+			r.mu.Unlock()
+			return fmt.Errorf("tracking: record model: %w", err)
+		}
+		if len(b) <= mlflow.MaxTagValueLength || len(r.models) == 1 {
+			value = b
+			break
+		}
+		r.models = r.models[1:]
+	}
+	r.mu.Unlock()
+	if err := r.logBatch(ctx, mlflow.Batch{Tags: []mlflow.Tag{{Key: modelHistoryTag, Value: truncateValue(string(value), mlflow.MaxTagValueLength)}}}); err != nil {
+		return fmt.Errorf("tracking: record model %q in run: %w", desc.ArtifactPath, err)
+	}
+	return nil
+}
+
+func (r *Run) register(ctx context.Context, o modelOptions, info *ModelInfo) (*restclient.ModelVersion, error) {
+	reg := r.t.registry
+	if reg == nil {
+		return nil, fmt.Errorf("tracking: register model %q: %w", o.register, ErrNoRegistry)
+	}
+	err := retry(ctx, func() error {
+		_, err := reg.CreateRegisteredModel(ctx, o.register, "", nil)
+		if mlflow.IsAlreadyExists(err) {
+			return nil
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("tracking: register model %q: %w", o.register, err)
+	}
+	var v *restclient.ModelVersion
+	err = retry(ctx, func() error {
+		var err error
+		v, err = reg.CreateModelVersion(ctx, restclient.CreateModelVersionRequest{
+			Name: o.register, Source: info.Source, RunID: r.info.RunID, Description: o.description,
+		})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("tracking: register model %q: %w", o.register, err)
+	}
+	return v, nil
+}
+
+// imageExt recognises the formats MLflow's UI displays.
+func imageExt(data []byte) (string, bool) {
+	switch {
+	case bytes.HasPrefix(data, []byte("\x89PNG\r\n\x1a\n")):
+		return ".png", true
+	case bytes.HasPrefix(data, []byte{0xff, 0xd8, 0xff}):
+		return ".jpg", true
+	}
+	head := bytes.TrimLeft(bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")), " \t\r\n")
+	if (bytes.HasPrefix(head, []byte("<svg")) || bytes.HasPrefix(head, []byte("<?xml"))) &&
+		bytes.Contains(data[:min(len(data), 4096)], []byte("<svg")) {
+		return ".svg", true
+	}
+	return "", false
+}
+
+// LogVisualization stores a PNG, JPEG or SVG image as plots/<name>.<ext>
+// and returns that artifact path. With Step, a PNG is also stored as one
+// of MLflow's stepped images (images/<key>%step%<n>%timestamp%<ms>%<id>.png,
+// shown on the run's image slider) and the run is tagged
+// mlflow.loggedImages; other formats cannot be stepped.
+func (r *Run) LogVisualization(ctx context.Context, image []byte, name string, opts ...LogOption) (string, error) {
+	if err := r.checkOpen(); err != nil {
+		return "", err
+	}
+	ext, ok := imageExt(image)
+	if !ok {
+		return "", fmt.Errorf("tracking: log visualization %q: not a PNG, JPEG or SVG image", name)
+	}
+	base := name
+	if e := strings.ToLower(path.Ext(name)); e == ext || e == ".jpeg" && ext == ".jpg" {
+		base = strings.TrimSuffix(name, path.Ext(name))
+	}
+	if err := mlflow.ValidateArtifactPath(base); err != nil {
+		return "", fmt.Errorf("tracking: log visualization: %w", err)
+	}
+	o := logOptions{}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.hasStep && ext != ".png" {
+		return "", fmt.Errorf("tracking: log visualization %q: stepped images must be PNG, got %s", name, ext)
+	}
+	if o.hasStep && o.step < 0 {
+		return "", fmt.Errorf("tracking: log visualization %q: step %d is negative", name, o.step)
+	}
+	plot := plotsDir + "/" + base + ext
+	if err := r.LogArtifactBytes(ctx, image, plot); err != nil {
+		return "", err
+	}
+	if !o.hasStep {
+		return plot, nil
+	}
+	if o.ts.IsZero() {
+		o.ts = r.t.now()
+	}
+	// MLflow writes '/' in image keys as '#' so a key stays one file name.
+	key := strings.ReplaceAll(base, "/", "#")
+	stepped := imagesDir + "/" + key + "%step%" + strconv.FormatInt(o.step, 10) +
+		"%timestamp%" + strconv.FormatInt(o.ts.UnixMilli(), 10) + "%" + newHexID() + ".png"
+	if err := r.LogArtifactBytes(ctx, image, stepped); err != nil {
+		return plot, err
+	}
+	if err := r.SetTag(ctx, loggedImagesTag, "True"); err != nil {
+		return plot, err
+	}
+	return plot, nil
+}
+
+// newHexID is a random UUID4 in MLflow's 32-hex-digit form.
+func newHexID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return hex.EncodeToString(b[:])
+}
