@@ -31,8 +31,9 @@ type mlflowExporter struct {
 	getenv func(string) string
 	now    func() time.Time
 
-	tel   *telemetry
-	drops *dropLog
+	tel    *telemetry
+	drops  *dropLog
+	health *health
 
 	// Set in start.
 	store backend
@@ -51,6 +52,10 @@ func newExporter(cfg *Config, set exporter.Settings) (*mlflowExporter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create self-metrics: %w", err)
 	}
+	h, err := newHealth(set.Logger, set.MeterProvider, time.Now)
+	if err != nil {
+		return nil, fmt.Errorf("create self-metrics: %w", err)
+	}
 	tr := translate.New(translate.Options{
 		StepAttribute:      cfg.Metrics.StepAttribute,
 		KeyStyle:           translate.KeyStyle(cfg.Metrics.AttributeKeyStyle),
@@ -63,7 +68,7 @@ func newExporter(cfg *Config, set exporter.Settings) (*mlflowExporter, error) {
 	})
 	return &mlflowExporter{
 		cfg: cfg, set: set, logger: set.Logger, tr: tr, getenv: os.Getenv, now: time.Now,
-		tel: tel, drops: newDropLog(set.Logger, tel),
+		tel: tel, drops: newDropLog(set.Logger, tel), health: h,
 	}, nil
 }
 
@@ -169,6 +174,7 @@ func (e *mlflowExporter) pushMetrics(ctx context.Context, md pmetric.Metrics) er
 	for _, k := range order {
 		g := groups[k]
 		err := e.exportRun(ctx, g)
+		e.health.observe(ctx, err)
 		if err == nil {
 			continue
 		}

@@ -56,6 +56,7 @@ func createDefaultConfig() component.Config {
 
 func createMetricsExporter(ctx context.Context, set exporter.Settings, cfg component.Config) (exporter.Metrics, error) {
 	c := cfg.(*Config)
+	set.Logger = quietRetryLogs(set.Logger) // health.go logs episodes instead
 	e, err := newExporter(c, set)
 	if err != nil {
 		return nil, err
