@@ -63,7 +63,8 @@ type Logging struct {
 
 // OTLP configures the metric pipeline to the local collector.
 type OTLP struct {
-	// Endpoint is host:port or a URL (http://localhost:4317). Empty: the
+	// Endpoint is host:port or a base URL (http://localhost:4318; for
+	// http/protobuf /v1/metrics is appended when the URL has no path). Empty: the
 	// standard OTEL_EXPORTER_OTLP_METRICS_ENDPOINT / OTEL_EXPORTER_OTLP_ENDPOINT
 	// variables, else localhost on the protocol's default port. A host:port
 	// on a loopback host is reached without TLS.
@@ -110,12 +111,6 @@ const (
 	defaultFlushTimeout   = 10 * time.Second
 )
 
-// yamlFile is the document shape: everything under mlflow:, other
-// top-level sections (the rest of a training config) ignored.
-type yamlFile struct {
-	MLflow *Config `yaml:"mlflow"`
-}
-
 // LoadConfig reads the YAML file at path; see ParseConfig.
 func LoadConfig(path string) (Config, error) {
 	data, err := os.ReadFile(path)
@@ -143,27 +138,21 @@ func LoadConfig(path string) (Config, error) {
 // disable a setting); other top-level sections are ignored. The result is
 // validated.
 func ParseConfig(data []byte) (Config, error) {
-	// Top-level keys other than mlflow: belong to the training program, so
-	// they are skipped; the mlflow: node itself is decoded strictly.
-	var root map[string]yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
+	// Top-level keys other than mlflow: belong to the training program and
+	// land in Rest; inside mlflow: unknown keys are errors.
+	var doc struct {
+		MLflow *Config        `yaml:"mlflow"`
+		Rest   map[string]any `yaml:",inline"`
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&doc); err != nil {
 		return Config{}, fmt.Errorf("parse tracking config: %w", err)
 	}
-	node, ok := root["mlflow"]
-	if !ok {
+	if doc.MLflow == nil {
 		return Config{}, errors.New("parse tracking config: no mlflow: section")
 	}
-	var buf bytes.Buffer
-	enc := yaml.NewEncoder(&buf)
-	if err := enc.Encode(&node); err != nil {
-		return Config{}, fmt.Errorf("parse tracking config: %w", err)
-	}
-	dec := yaml.NewDecoder(&buf)
-	dec.KnownFields(true)
-	var cfg Config
-	if err := dec.Decode(&cfg); err != nil {
-		return Config{}, fmt.Errorf("parse tracking config: mlflow: %w", err)
-	}
+	cfg := *doc.MLflow
 	if err := cfg.Validate(); err != nil {
 		return Config{}, err
 	}

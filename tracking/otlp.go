@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -79,6 +80,12 @@ func newExporter(ctx context.Context, cfg OTLP) (sdkmetric.Exporter, error) {
 		switch {
 		case fromEnv:
 		case isURL:
+			// A base URL, as in OTEL_EXPORTER_OTLP_ENDPOINT: the signal path
+			// is appended unless one is given.
+			if u, err := url.Parse(endpoint); err == nil && (u.Path == "" || u.Path == "/") {
+				u.Path = "/v1/metrics"
+				endpoint = u.String()
+			}
 			opts = append(opts, otlpmetrichttp.WithEndpointURL(endpoint))
 		default:
 			if endpoint == "" {

@@ -1,0 +1,394 @@
+package tracking
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/otelcol-mlflow/otelcol-mlflow/internal/mlflow"
+	"github.com/otelcol-mlflow/otelcol-mlflow/internal/mlflowtest"
+)
+
+var pngBytes = append([]byte("\x89PNG\r\n\x1a\n"), bytes.Repeat([]byte{7}, 100)...)
+
+type env struct {
+	srv *mlflowtest.Server
+	exp *fakeExporter
+	tr  *Tracker
+}
+
+func newEnv(t *testing.T, cfg Config) *env {
+	t.Helper()
+	srv := mlflowtest.Start(t)
+	exp := &fakeExporter{}
+	cfg.TrackingURI = srv.URL()
+	if cfg.OTLP.ExportInterval == 0 {
+		cfg.OTLP.ExportInterval = time.Hour // flushes only: no timing in assertions
+	}
+	tr, err := New(cfg, WithMetricExporter(exp), WithLogger(quietLogger))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = tr.Close(context.Background()) })
+	return &env{srv: srv, exp: exp, tr: tr}
+}
+
+func (e *env) run(t *testing.T, id string) *mlflow.Run {
+	t.Helper()
+	for _, r := range e.srv.Runs() {
+		if r.Info.RunID == id {
+			return &r
+		}
+	}
+	t.Fatalf("run %s not on the server", id)
+	return nil
+}
+
+func paramMap(r *mlflow.Run) map[string]string {
+	m := map[string]string{}
+	for _, p := range r.Data.Params {
+		m[p.Key] = p.Value
+	}
+	return m
+}
+
+func TestRunLifecycle(t *testing.T) {
+	e := newEnv(t, Config{ExperimentName: "cv_experiment", RunName: "run_1", Tags: map[string]string{"team": "vision"}})
+	ctx := t.Context()
+
+	_, err := e.tr.EndRun(ctx)
+	require.ErrorIs(t, err, ErrNoActiveRun)
+	require.ErrorIs(t, e.tr.LogMetrics(map[string]float64{"x": 1}), ErrNoActiveRun)
+
+	run, err := e.tr.StartRun(ctx)
+	require.NoError(t, err)
+	require.Regexp(t, `^[0-9a-f]{32}$`, run.ID())
+	// The run exists before any metric.
+	got := e.run(t, run.ID())
+	require.Equal(t, mlflow.RunStatusRunning, got.Info.Status)
+	require.Equal(t, "run_1", got.Info.RunName)
+	for _, k := range []string{"team", "mlflow.source.type", "mlflow.source.name"} {
+		_, ok := got.Tag(k)
+		require.True(t, ok, "tag %s missing", k)
+	}
+	exps := e.srv.Experiments()
+	require.Equal(t, "cv_experiment", exps[len(exps)-1].Name)
+	require.Equal(t, exps[len(exps)-1].ID, got.Info.ExperimentID)
+
+	require.NoError(t, e.tr.SetTags(ctx, map[string]string{"stage": "train"}))
+	require.NoError(t, e.tr.SetNote(ctx, "# baseline\nfirst try"))
+
+	child, err := e.tr.StartChildRun(ctx, "fold_1")
+	require.NoError(t, err)
+	require.Same(t, child, e.tr.ActiveRun())
+	require.Same(t, run, child.Parent())
+	grand, err := child.StartChildRun(ctx, "fold_1_seed_2")
+	require.NoError(t, err)
+	parentTag, _ := e.run(t, child.ID()).Tag("mlflow.parentRunId")
+	require.Equal(t, run.ID(), parentTag)
+
+	// Ending the child ends its own child first; the parent is active again.
+	rep, err := e.tr.EndRunWithStatus(ctx, mlflow.RunStatusFailed)
+	require.NoError(t, err)
+	require.Equal(t, grand.ID(), rep.RunID, "the innermost run ends first")
+	rep, err = child.End(ctx, mlflow.RunStatusKilled)
+	require.NoError(t, err)
+	require.Equal(t, mlflow.RunStatusKilled, rep.Status)
+	require.Same(t, run, e.tr.ActiveRun())
+	require.Equal(t, mlflow.RunStatusFailed, e.run(t, grand.ID()).Info.Status)
+	require.Equal(t, mlflow.RunStatusKilled, e.run(t, child.ID()).Info.Status)
+	_, err = child.End(ctx, mlflow.RunStatusFinished)
+	require.ErrorIs(t, err, ErrRunEnded)
+	require.ErrorIs(t, child.SetTag(ctx, "a", "b"), ErrRunEnded)
+
+	rep, err = e.tr.EndRun(ctx)
+	require.NoError(t, err)
+	require.True(t, rep.Complete())
+	final := e.run(t, run.ID())
+	require.Equal(t, mlflow.RunStatusFinished, final.Info.Status)
+	require.NotZero(t, final.Info.EndTime)
+	note, _ := final.Tag("mlflow.note.content")
+	require.Equal(t, "# baseline\nfirst try", note)
+	stage, _ := final.Tag("stage")
+	require.Equal(t, "train", stage)
+	require.Nil(t, e.tr.ActiveRun())
+
+	_, err = e.tr.EndRunWithStatus(ctx, mlflow.RunStatusRunning)
+	require.Error(t, err)
+}
+
+func TestLogParameters(t *testing.T) {
+	e := newEnv(t, Config{Logging: Logging{
+		Parameters: []Declaration{{"learning_rate", "float"}, {"batch_size", "int"}},
+		Undeclared: UndeclaredReject,
+	}})
+	ctx := t.Context()
+	run, err := e.tr.StartRun(ctx)
+	require.NoError(t, err)
+
+	require.NoError(t, e.tr.LogParameters(ctx, map[string]any{"learning_rate": 1e-4, "batch_size": 32}))
+	require.Equal(t, map[string]string{"learning_rate": "0.0001", "batch_size": "32"}, paramMap(e.run(t, run.ID())))
+
+	tests := []struct {
+		name   string
+		params map[string]any
+		want   string
+	}{
+		{"type mismatch", map[string]any{"batch_size": 32.5}, `parameter "batch_size" is declared int, got float64 (32.5)`},
+		{"undeclared", map[string]any{"num_epochs": 100}, `parameter "num_epochs" is not declared`},
+		{"bad key", map[string]any{"a=b": 1}, "not allowed"},
+		{"changed value", map[string]any{"batch_size": 64}, "Changing param values is not allowed"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := e.tr.LogParameters(ctx, tt.params)
+			require.ErrorContains(t, err, tt.want)
+		})
+	}
+	// A refused call logs nothing, not even its valid part.
+	require.Error(t, e.tr.LogParameters(ctx, map[string]any{"learning_rate": 0.1, "batch_size": "x"}))
+	require.Equal(t, "0.0001", paramMap(e.run(t, run.ID()))["learning_rate"])
+
+	// Repeating the same values sends nothing.
+	before := e.srv.RequestCount("runs/log-batch")
+	require.NoError(t, e.tr.LogParameters(ctx, map[string]any{"learning_rate": 1e-4}))
+	require.Equal(t, before, e.srv.RequestCount("runs/log-batch"))
+}
+
+func TestLogMetrics(t *testing.T) {
+	e := newEnv(t, Config{Logging: Logging{Metrics: []Declaration{{"train_loss", "float"}, {"epoch", "int"}}}})
+	ctx := t.Context()
+	run, err := e.tr.StartRun(ctx)
+	require.NoError(t, err)
+	at := time.UnixMilli(1_800_000_000_123)
+	require.NoError(t, e.tr.LogMetrics(map[string]float64{"train_loss": 0.5, "val_loss": 0.4}, Step(10), Timestamp(at)))
+	require.NoError(t, e.tr.LogMetric("epoch", 3, Step(10), Timestamp(at)))
+	require.ErrorContains(t, e.tr.LogMetric("epoch", 3.5), `metric "epoch" is declared int, got 3.5`)
+	require.ErrorContains(t, e.tr.LogMetric("loss{x}", 1), "not allowed")
+	require.ErrorContains(t, e.tr.LogMetric("loss", 1, Step(-1)), "negative")
+	require.NoError(t, e.tr.LogMetric("no_step", 1, Timestamp(at)))
+
+	rep, err := e.tr.EndRun(ctx)
+	require.NoError(t, err)
+	require.Equal(t, int64(4), rep.Sent)
+	require.True(t, rep.Complete())
+	require.ElementsMatch(t, []exportedPoint{
+		{run.ID(), "train_loss", 0.5, 10, true, at.UnixMilli()},
+		{run.ID(), "val_loss", 0.4, 10, true, at.UnixMilli()},
+		{run.ID(), "epoch", 3, 10, true, at.UnixMilli()},
+		{run.ID(), "no_step", 1, 0, false, at.UnixMilli()},
+	}, e.exp.points())
+	// Metrics never go to the store directly.
+	require.Zero(t, e.srv.RequestCount("runs/log-batch"))
+}
+
+func TestEndRunReportsCollectorDown(t *testing.T) {
+	e := newEnv(t, Config{OTLP: OTLP{BufferSize: 5, FlushTimeout: 50 * time.Millisecond}})
+	e.exp.setDown(true)
+	ctx := t.Context()
+	_, err := e.tr.StartRun(ctx)
+	require.NoError(t, err)
+	for i := range 8 {
+		// Never blocks, never fails: a full buffer drops and counts.
+		require.NoError(t, e.tr.LogMetric("loss", float64(i), Step(int64(i))))
+	}
+	rep, err := e.tr.EndRun(ctx)
+	require.NoError(t, err, "the run still ends")
+	require.Equal(t, EndReport{RunID: rep.RunID, Status: mlflow.RunStatusFinished, Sent: 0, Dropped: 3, Pending: 5, FlushErr: rep.FlushErr}, *rep)
+	require.Error(t, rep.FlushErr)
+	require.False(t, rep.Complete())
+	require.Contains(t, rep.String(), "3 dropped (buffer full), 5 pending")
+	require.Equal(t, mlflow.RunStatusFinished, e.run(t, rep.RunID).Info.Status)
+
+	cctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	err = e.tr.Close(cctx)
+	require.ErrorContains(t, err, "5 metric points could not be delivered")
+}
+
+func TestCloseEndsOpenRunsAsKilled(t *testing.T) {
+	e := newEnv(t, Config{})
+	ctx := t.Context()
+	run, err := e.tr.StartRun(ctx)
+	require.NoError(t, err)
+	require.NoError(t, run.LogMetric("loss", 1, Step(0)))
+	require.NoError(t, e.tr.Close(ctx))
+	require.Equal(t, mlflow.RunStatusKilled, e.run(t, run.ID()).Info.Status)
+	require.Len(t, e.exp.points(), 1, "Close flushes")
+	require.True(t, e.exp.shutdown)
+	_, err = e.tr.StartRun(ctx)
+	require.Error(t, err)
+}
+
+func TestLogModelAndRegistry(t *testing.T) {
+	e := newEnv(t, Config{})
+	ctx := t.Context()
+	run, err := e.tr.StartRun(ctx)
+	require.NoError(t, err)
+
+	dir := t.TempDir()
+	weights := bytes.Repeat([]byte{1, 2, 3, 250}, 300_000)
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "sub"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "weights.bin"), weights, 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "sub", "vocab.txt"), []byte("a\nb\n"), 0o600))
+
+	info, err := e.tr.LogModel(ctx, dir, "cv_model", RegisterAs("cv"), ModelDescription("first"))
+	require.NoError(t, err)
+	require.Equal(t, "runs:/"+run.ID()+"/cv_model", info.ModelURI)
+	require.ElementsMatch(t, []string{"cv_model/weights.bin", "cv_model/sub/vocab.txt", "cv_model/MLmodel"}, info.Files)
+	root := "0/" + run.ID() + "/artifacts/"
+	got, ok := e.srv.Artifact(root + "cv_model/weights.bin")
+	require.True(t, ok)
+	require.True(t, bytes.Equal(weights, got), "weights differ after upload")
+	got, _ = e.srv.Artifact(root + "cv_model/sub/vocab.txt")
+	require.Equal(t, "a\nb\n", string(got))
+
+	mlmodel, ok := e.srv.Artifact(root + "cv_model/MLmodel")
+	require.True(t, ok)
+	normalized := regexp.MustCompile(`(model_uuid|run_id|go_version|utc_time_created): .*`).ReplaceAllString(string(mlmodel), "$1: X")
+	golden, err := os.ReadFile("testdata/MLmodel.golden")
+	require.NoError(t, err)
+	require.Equal(t, string(golden), normalized)
+
+	require.NotNil(t, info.Version)
+	require.Equal(t, "1", info.Version.Version)
+	versions, ok := e.srv.RegisteredModelVersions("cv")
+	require.True(t, ok)
+	require.Equal(t, []string{info.Source}, versions)
+	require.Equal(t, "mlflow-artifacts:/0/"+run.ID()+"/artifacts/cv_model", info.Source)
+
+	// A single file, registered again: version 2 of the existing model.
+	file := filepath.Join(t.TempDir(), "model.json")
+	require.NoError(t, os.WriteFile(file, []byte(`{"w":[1,2]}`), 0o600))
+	info2, err := e.tr.LogModel(ctx, file, "json_model", RegisterAs("cv"))
+	require.NoError(t, err)
+	require.Equal(t, "2", info2.Version.Version)
+	mlmodel2, _ := e.srv.Artifact(root + "json_model/MLmodel")
+	require.Contains(t, string(mlmodel2), "data: model.json")
+
+	history, ok := e.run(t, run.ID()).Tag("mlflow.log-model.history")
+	require.True(t, ok)
+	var entries []map[string]any
+	require.NoError(t, json.Unmarshal([]byte(history), &entries))
+	require.Len(t, entries, 2)
+	require.Equal(t, "cv_model", entries[0]["artifact_path"])
+	require.Equal(t, info2.UUID, entries[1]["model_uuid"])
+
+	_, err = e.tr.LogModel(ctx, filepath.Join(dir, "missing"), "m")
+	require.Error(t, err)
+	_, err = e.tr.LogModel(ctx, dir, "../escape")
+	require.Error(t, err)
+}
+
+func TestLogModelUploadFailureIsReported(t *testing.T) {
+	e := newEnv(t, Config{})
+	ctx := t.Context()
+	_, err := e.tr.StartRun(ctx)
+	require.NoError(t, err)
+	e.srv.AddFault(mlflowtest.Fault{RPC: "mlflow-artifacts/artifacts", Status: 403, ErrorCode: "PERMISSION_DENIED", Message: "read-only"})
+	file := filepath.Join(t.TempDir(), "m.bin")
+	require.NoError(t, os.WriteFile(file, []byte("x"), 0o600))
+	_, err = e.tr.LogModel(ctx, file, "m", RegisterAs("m"))
+	require.ErrorContains(t, err, "PERMISSION_DENIED")
+	_, registered := e.srv.RegisteredModelVersions("m")
+	require.False(t, registered, "a model whose upload failed must not be registered")
+}
+
+func TestLogVisualization(t *testing.T) {
+	e := newEnv(t, Config{})
+	ctx := t.Context()
+	run, err := e.tr.StartRun(ctx)
+	require.NoError(t, err)
+	svg := []byte(`<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg"></svg>`)
+
+	p, err := e.tr.LogVisualization(ctx, pngBytes, "confusion_matrix")
+	require.NoError(t, err)
+	require.Equal(t, "plots/confusion_matrix.png", p)
+	p, err = e.tr.LogVisualization(ctx, svg, "loss_curve.svg")
+	require.NoError(t, err)
+	require.Equal(t, "plots/loss_curve.svg", p)
+	_, err = e.tr.LogVisualization(ctx, []byte("GIF89a"), "x")
+	require.ErrorContains(t, err, "not a PNG, JPEG or SVG")
+	_, err = e.tr.LogVisualization(ctx, svg, "x", Step(1))
+	require.ErrorContains(t, err, "stepped images must be PNG")
+
+	at := time.UnixMilli(1_800_000_000_000)
+	_, err = e.tr.LogVisualization(ctx, pngBytes, "eval/cm", Step(3), Timestamp(at))
+	require.NoError(t, err)
+
+	root := "0/" + run.ID() + "/artifacts/"
+	got, ok := e.srv.Artifact(root + "plots/confusion_matrix.png")
+	require.True(t, ok)
+	require.Equal(t, pngBytes, got)
+	_, ok = e.srv.Artifact(root + "plots/eval/cm.png")
+	require.True(t, ok)
+	files, err := run.t.artifacts.ListArtifacts(ctx, &run.info, "images")
+	require.NoError(t, err)
+	require.Len(t, files, 1)
+	require.Regexp(t, `^images/eval#cm%step%3%timestamp%1800000000000%[0-9a-f]{32}\.png$`, files[0].Path)
+	tag, _ := e.run(t, run.ID()).Tag("mlflow.loggedImages")
+	require.Equal(t, "True", tag)
+}
+
+func TestLocalFileStore(t *testing.T) {
+	dir := t.TempDir()
+	exp := &fakeExporter{}
+	tr, err := New(Config{TrackingURI: dir, ExperimentName: "local", RunName: "r"}, WithMetricExporter(exp), WithLogger(quietLogger))
+	require.NoError(t, err)
+	ctx := t.Context()
+	run, err := tr.StartRun(ctx)
+	require.NoError(t, err)
+	require.NoError(t, tr.LogParameters(ctx, map[string]any{"lr": 0.01}))
+	p, err := tr.LogVisualization(ctx, pngBytes, "cm")
+	require.NoError(t, err)
+	file := filepath.Join(t.TempDir(), "model.bin")
+	require.NoError(t, os.WriteFile(file, []byte("weights"), 0o600))
+	_, err = tr.LogModel(ctx, file, "model", RegisterAs("m"))
+	require.ErrorIs(t, err, ErrNoRegistry, "the file store has no registry; the files are still logged")
+	_, err = tr.EndRun(ctx)
+	require.NoError(t, err)
+	require.NoError(t, tr.Close(ctx))
+
+	artifacts := filepath.Join(dir, run.Info().ExperimentID, run.ID(), "artifacts")
+	got, err := os.ReadFile(filepath.Join(artifacts, filepath.FromSlash(p)))
+	require.NoError(t, err)
+	require.Equal(t, pngBytes, got)
+	got, err = os.ReadFile(filepath.Join(artifacts, "model", "model.bin"))
+	require.NoError(t, err)
+	require.Equal(t, "weights", string(got))
+	_, err = os.Stat(filepath.Join(artifacts, "model", "MLmodel"))
+	require.NoError(t, err)
+	param, err := os.ReadFile(filepath.Join(dir, run.Info().ExperimentID, run.ID(), "params", "lr"))
+	require.NoError(t, err)
+	require.Equal(t, "0.01", string(param))
+}
+
+func TestNewErrors(t *testing.T) {
+	_, err := New(Config{TrackingURI: "databricks"})
+	require.ErrorIs(t, err, ErrDatabricksUnsupported)
+	_, err = New(Config{TrackingURI: "databricks://prod"})
+	require.ErrorIs(t, err, ErrDatabricksUnsupported)
+	_, err = New(Config{TrackingURI: "ftp://x"})
+	require.ErrorContains(t, err, "scheme must be http or https")
+	_, err = New(Config{Logging: Logging{Metrics: []Declaration{{"x", "blob"}}}})
+	require.ErrorContains(t, err, "invalid tracking config")
+}
+
+func TestStoreRetries(t *testing.T) {
+	e := newEnv(t, Config{})
+	e.srv.AddFault(mlflowtest.Fault{RPC: "runs/create", Times: 2, Status: 503, ErrorCode: "TEMPORARILY_UNAVAILABLE", Message: "busy"})
+	run, err := e.tr.StartRun(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, 3, e.srv.RequestCount("runs/create"))
+	e.srv.AddFault(mlflowtest.Fault{RPC: "runs/log-batch", Status: 403, ErrorCode: "PERMISSION_DENIED", Message: "no"})
+	err = run.SetTag(t.Context(), "k", "v")
+	require.True(t, errors.As(err, new(*mlflow.APIError)))
+	require.True(t, strings.Contains(err.Error(), "PERMISSION_DENIED"))
+}
