@@ -14,7 +14,9 @@ import (
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 
 	"github.com/otelcol-mlflow/otelcol-mlflow/exporter/mlflowexporter/internal/translate"
+	"github.com/otelcol-mlflow/otelcol-mlflow/internal/databricks"
 	"github.com/otelcol-mlflow/otelcol-mlflow/internal/mlflow"
+	"github.com/otelcol-mlflow/otelcol-mlflow/internal/mlflow/restclient"
 )
 
 // Config is the `mlflow` exporter's configuration. docs/mapping.md explains
@@ -55,8 +57,53 @@ type Config struct {
 	// points that SDKs re-export.
 	DedupWindow int `mapstructure:"dedup_window"`
 
+	// Databricks configures databricks tracking URIs; docs/databricks.md.
+	Databricks DatabricksConfig `mapstructure:"databricks"`
+	// RateLimits caps requests per second per endpoint group (log_batch,
+	// search, experiments, other) on the client side, shared by every
+	// exporter of the process that writes to the same server. Databricks
+	// URIs start from the workspace's published limits (set a group to 0
+	// to lift it); other servers are unlimited unless set.
+	RateLimits map[string]float64 `mapstructure:"rate_limits"`
+	// RunQuotas bounds what one run receives, degrading predictably before
+	// a server quota would refuse it.
+	RunQuotas RunQuotasConfig `mapstructure:"run_quotas"`
+
 	QueueConfig configoptional.Optional[exporterhelper.QueueBatchConfig] `mapstructure:"sending_queue"`
 	RetryConfig configretry.BackOffConfig                                `mapstructure:"retry_on_failure"`
+}
+
+// DatabricksConfig holds explicit workspace settings. Empty fields are
+// resolved as the Databricks CLI does: DATABRICKS_* environment variables,
+// then the profile (databricks.profile, the tracking URI's
+// databricks://<profile>, DATABRICKS_CONFIG_PROFILE, else DEFAULT) of
+// ~/.databrickscfg.
+type DatabricksConfig struct {
+	Host         string              `mapstructure:"host"`
+	Token        configopaque.String `mapstructure:"token"`
+	ClientID     string              `mapstructure:"client_id"`
+	ClientSecret configopaque.String `mapstructure:"client_secret"`
+	Profile      string              `mapstructure:"profile"`
+	ConfigFile   string              `mapstructure:"config_file"`
+	// AuthType is pat or oauth-m2m; needed only when both kinds of
+	// credentials resolve.
+	AuthType string `mapstructure:"auth_type"`
+	// ExperimentBase is the workspace folder relative experiment names are
+	// placed in ("/Shared/otel"); without it they are refused.
+	ExperimentBase string `mapstructure:"experiment_base"`
+}
+
+func (d DatabricksConfig) isSet() bool {
+	return d != DatabricksConfig{}
+}
+
+// RunQuotasConfig bounds a run's metric steps (all values logged), params
+// and tags. 0 takes the backend's quota (Databricks: 1,000,000, 1600,
+// 1600; none elsewhere); a negative value means unlimited.
+type RunQuotasConfig struct {
+	MetricSteps int64 `mapstructure:"metric_steps"`
+	Params      int64 `mapstructure:"params"`
+	Tags        int64 `mapstructure:"tags"`
 }
 
 // MetricsConfig shapes metric keys and steps, and selects metrics.
@@ -83,6 +130,10 @@ func (cfg *Config) Validate() error {
 		if err := validateTrackingURI(u); err != nil {
 			errs = append(errs, err)
 		}
+	}
+	errs = append(errs, cfg.validateDatabricks()...)
+	if err := restclient.RateLimits(cfg.RateLimits).Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("rate_limits: %w", err))
 	}
 	if (cfg.Username == "") != (cfg.Password == "") {
 		errs = append(errs, errors.New("username and password must be set together"))
@@ -120,10 +171,48 @@ func validateTrackingURI(u string) error {
 	switch {
 	case strings.HasPrefix(u, "http://"), strings.HasPrefix(u, "https://"):
 		return nil
-	case u == "databricks", strings.HasPrefix(u, "databricks://"):
-		return fmt.Errorf("tracking_uri %q: Databricks workspaces are not supported yet", u)
+	case databricks.IsURI(u):
+		_, _, err := databricks.ProfileFromURI(u)
+		return err
 	case strings.Contains(u, "://") && !strings.HasPrefix(u, "file:"):
 		return fmt.Errorf("tracking_uri %q: unsupported scheme (want http, https, file or a path)", u)
 	}
 	return nil
+}
+
+// validateDatabricks checks the databricks section against the tracking
+// URI. With tracking_uri empty the URI may still come from
+// MLFLOW_TRACKING_URI, so only contradictions are reported then.
+func (cfg *Config) validateDatabricks() []error {
+	var errs []error
+	d := cfg.Databricks
+	isDBX := databricks.IsURI(cfg.TrackingURI)
+	if cfg.TrackingURI != "" && !isDBX && d.isSet() {
+		errs = append(errs, fmt.Errorf("databricks settings apply only to tracking_uri databricks or databricks://<profile>, not %q", redactURI(cfg.TrackingURI)))
+	}
+	if isDBX {
+		if uriProfile, _, err := databricks.ProfileFromURI(cfg.TrackingURI); err == nil && uriProfile != "" && d.Profile != "" && uriProfile != d.Profile {
+			errs = append(errs, fmt.Errorf("databricks.profile %q contradicts tracking_uri profile %q", d.Profile, uriProfile))
+		}
+		if cfg.Token != "" || cfg.Username != "" {
+			errs = append(errs, errors.New("token, username and password are for MLflow tracking servers: on Databricks use databricks.token or databricks.client_id/client_secret"))
+		}
+		if cfg.ExperimentName != "" {
+			if _, err := databricks.ExperimentPath(cfg.ExperimentName, d.ExperimentBase); err != nil {
+				errs = append(errs, fmt.Errorf("experiment_name: %w", err))
+			}
+		}
+	}
+	switch d.AuthType {
+	case "", databricks.AuthPAT, databricks.AuthOAuthM2M:
+	default:
+		errs = append(errs, fmt.Errorf("databricks.auth_type %q: want %s or %s", d.AuthType, databricks.AuthPAT, databricks.AuthOAuthM2M))
+	}
+	if b := d.ExperimentBase; b != "" {
+		// A base is sound when a name placed in it is.
+		if _, err := databricks.ExperimentPath("x", b); err != nil || !strings.HasPrefix(b, "/") {
+			errs = append(errs, fmt.Errorf("databricks.experiment_base %q: want an absolute workspace folder such as /Shared/otel", b))
+		}
+	}
+	return errs
 }

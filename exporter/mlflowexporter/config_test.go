@@ -72,6 +72,19 @@ func TestLoadConfig(t *testing.T) {
 		assert.Equal(t, "file_storage", q.StorageID.String())
 		assert.Equal(t, 20*time.Second, cfg.RetryConfig.MaxInterval)
 	})
+	t.Run("databricks", func(t *testing.T) {
+		cfg, err := loadConfig(t, "databricks_full")
+		require.NoError(t, err)
+		assert.Equal(t, DatabricksConfig{
+			Host: "https://adb-1.2.azuredatabricks.net", ClientID: "sp-id", ClientSecret: "sp-s3cret",
+			Profile: "ml", ConfigFile: "/etc/otelcol/databrickscfg", AuthType: "oauth-m2m", ExperimentBase: "/Shared/otel",
+		}, cfg.Databricks)
+		assert.Equal(t, map[string]float64{"log_batch": 20, "other": 0}, cfg.RateLimits)
+		assert.Equal(t, RunQuotasConfig{MetricSteps: 500000, Params: -1}, cfg.RunQuotas)
+		out, err := cfg.Databricks.ClientSecret.MarshalText()
+		require.NoError(t, err)
+		assert.NotContains(t, string(out), "s3cret")
+	})
 	t.Run("secrets are opaque", func(t *testing.T) {
 		cfg, err := loadConfig(t, "full")
 		require.NoError(t, err)
@@ -84,7 +97,15 @@ func TestLoadConfig(t *testing.T) {
 		{"basic", ""},
 		{"bad_style", "attribute_key_style"},
 		{"bad_status", "run_idle_end_status"},
-		{"databricks", "Databricks"},
+		{"databricks", ""}, // supported since the Databricks backend landed
+		{"databricks_relative", "not an absolute workspace path"},
+		{"databricks_profile_conflict", "contradicts"},
+		{"databricks_secret_scope", "secret form is not supported"},
+		{"databricks_mlflow_token", "on Databricks use databricks.token"},
+		{"databricks_auth_type", "databricks.auth_type"},
+		{"databricks_bad_base", "experiment_base"},
+		{"databricks_on_oss", "databricks settings apply only"},
+		{"bad_rate_limits", `group "logbatch"`},
 		{"endpoint", "endpoint is not used"},
 		{"half_basic", "username and password"},
 		{"bad_type", "unknown type"},

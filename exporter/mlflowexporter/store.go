@@ -3,11 +3,14 @@ package mlflowexporter
 import (
 	"context"
 	"fmt"
+	"maps"
+	"os"
 	"strings"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/configtls"
 
+	"github.com/otelcol-mlflow/otelcol-mlflow/internal/databricks"
 	"github.com/otelcol-mlflow/otelcol-mlflow/internal/mlflow"
 	"github.com/otelcol-mlflow/otelcol-mlflow/internal/mlflow/filestore"
 	"github.com/otelcol-mlflow/otelcol-mlflow/internal/mlflow/restclient"
@@ -41,6 +44,9 @@ func openBackend(ctx context.Context, cfg *Config, host component.Host, set comp
 	if err := validateTrackingURI(uri); err != nil {
 		return nil, "", err
 	}
+	if databricks.IsURI(uri) {
+		return openDatabricks(ctx, cfg, uri, host, set, getenv)
+	}
 	if filestore.IsFileURI(uri) {
 		fs, err := filestore.Open(uri)
 		if err != nil {
@@ -71,11 +77,77 @@ func openBackend(ctx context.Context, cfg *Config, host component.Host, set comp
 	}
 	rc.HTTPClient = hc
 	rc.UserAgent = "otelcol-mlflow"
+	if len(cfg.RateLimits) > 0 {
+		if rc.RateLimiter, err = databricks.SharedRateLimiter(redactURI(uri), cfg.RateLimits); err != nil {
+			return nil, "", fmt.Errorf("rate_limits: %w", err)
+		}
+	}
 	client, err := restclient.New(rc)
 	if err != nil {
 		return nil, "", fmt.Errorf("tracking server %q: %w", redactURI(uri), err)
 	}
-	return client, "tracking server " + redactURI(uri), nil
+	return withQuotas(client, cfg.RunQuotas, runQuotas{}, set), "tracking server " + redactURI(uri), nil
+}
+
+// openDatabricks resolves the workspace and its credentials, and builds a
+// REST client with the workspace's rate limits, experiment path rules and
+// per-run quotas.
+func openDatabricks(ctx context.Context, cfg *Config, uri string, host component.Host, set component.TelemetrySettings, getenv func(string) string) (backend, string, error) {
+	uriProfile, _, err := databricks.ProfileFromURI(uri)
+	if err != nil {
+		return nil, "", err
+	}
+	d := cfg.Databricks
+	dc := databricks.Config{
+		Host: d.Host, Token: string(d.Token), ClientID: d.ClientID, ClientSecret: string(d.ClientSecret),
+		Profile: d.Profile, ConfigFile: d.ConfigFile, AuthType: d.AuthType,
+	}
+	if dc.Profile == "" {
+		dc.Profile = uriProfile
+	}
+	ws, err := databricks.Resolve(dc, getenv, os.UserHomeDir)
+	if err != nil {
+		return nil, "", err
+	}
+	var extensions map[component.ID]component.Component
+	if host != nil {
+		extensions = host.GetExtensions()
+	}
+	hc, err := cfg.ClientConfig.ToClient(ctx, extensions, set)
+	if err != nil {
+		return nil, "", fmt.Errorf("build HTTP client: %w", err)
+	}
+	auth, err := databricks.NewAuthenticator(ws, hc)
+	if err != nil {
+		return nil, "", err
+	}
+	apiClient := hc
+	if m2m, ok := auth.(*databricks.M2M); ok {
+		// Token requests keep the plain client; API calls drop a token the
+		// workspace refuses.
+		cp := *hc
+		cp.Transport = m2m.InvalidatingTransport(hc.Transport)
+		apiClient = &cp
+	}
+	limits := databricks.DefaultRateLimits()
+	maps.Copy(limits, cfg.RateLimits)
+	limiter, err := databricks.SharedRateLimiter(ws.Host, limits)
+	if err != nil {
+		return nil, "", fmt.Errorf("rate_limits: %w", err)
+	}
+	client, err := restclient.New(restclient.Config{
+		TrackingURI: ws.Host,
+		HTTPClient:  apiClient,
+		UserAgent:   "otelcol-mlflow",
+		Auth:        auth.Authorize,
+		RateLimiter: limiter,
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("databricks workspace %s: %w", ws.Host, err)
+	}
+	store := &databricks.PathStore{Store: client, Base: d.ExperimentBase}
+	quotas := runQuotas{metricSteps: databricks.QuotaMetricSteps, params: databricks.QuotaParams, tags: databricks.QuotaTags}
+	return withQuotas(store, cfg.RunQuotas, quotas, set), "Databricks workspace " + ws.Describe(), nil
 }
 
 // redactURI drops userinfo so a URI can be logged.
