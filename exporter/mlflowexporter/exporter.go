@@ -30,6 +30,8 @@ type mlflowExporter struct {
 	tr     *translate.Translator
 	getenv func(string) string
 	now    func() time.Time
+	// localHost is the host of runs whose telemetry has no host.name.
+	localHost string
 
 	tel    *telemetry
 	drops  *dropLog
@@ -78,6 +80,7 @@ func (e *mlflowExporter) start(ctx context.Context, host component.Host) error {
 		return err
 	}
 	e.store = &instrumentedStore{backend: b, tel: e.tel}
+	e.localHost = e.localHostName()
 	e.runs = runs.NewManager(e.store, runs.Settings{
 		DedupWindow:   e.cfg.DedupWindow,
 		IdleTimeout:   e.cfg.RunIdleTimeout,
@@ -145,8 +148,13 @@ func (e *mlflowExporter) pushMetrics(ctx context.Context, md pmetric.Metrics) er
 	rms := md.ResourceMetrics()
 	groups := map[string]*runGroup{}
 	var order []string
+	var system []int // host telemetry, attached to runs after theirs is written
 	for i := 0; i < rms.Len(); i++ {
 		rd := e.tr.Resource(rms.At(i), now, &stats)
+		if e.isSystemResource(rd) {
+			system = append(system, i)
+			continue
+		}
 		if rd.Identity.IsZero() {
 			if n := len(rd.Points) + len(rd.Params); n > 0 {
 				e.drops.drop(ctx, translate.DropNoRunIdentity.String(), n,
@@ -188,6 +196,13 @@ func (e *mlflowExporter) pushMetrics(ctx context.Context, md pmetric.Metrics) er
 		var ae *mlflow.APIError
 		if errors.As(err, &ae) && ae.RetryAfter > throttle {
 			throttle = ae.RetryAfter
+		}
+	}
+	for _, i := range system {
+		host, _ := rms.At(i).Resource().Attributes().Get("host.name")
+		if err := e.exportSystem(ctx, rms.At(i), host.Str()); err != nil {
+			failed = append(failed, i)
+			errs = append(errs, err)
 		}
 	}
 	if len(failed) == 0 {
@@ -280,6 +295,9 @@ func (e *mlflowExporter) exportRun(ctx context.Context, g *runGroup) error {
 	r, err := e.runs.Get(ctx, g.id, start, createTags)
 	if err != nil {
 		return err
+	}
+	for _, rd := range g.data {
+		e.runs.Observe(r, e.runHost(rd), rd.PID)
 	}
 	r.Lock()
 	defer r.Unlock()

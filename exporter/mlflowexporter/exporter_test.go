@@ -467,7 +467,7 @@ func TestEndRunsOnShutdown(t *testing.T) {
 func TestNoRunIdentityIsDropped(t *testing.T) {
 	srv := mlflowtest.Start(t)
 	h := newHarness(t, srv)
-	require.NoError(t, h.push(metrics(res{attrs: map[string]any{"host.name": "n"}, points: []pt{{name: "cpu", value: 1, step: -1}}})))
+	require.NoError(t, h.push(metrics(res{attrs: map[string]any{"k8s.pod.name": "n"}, points: []pt{{name: "cpu", value: 1, step: -1}}})))
 	assert.Empty(t, srv.Runs())
 	assert.Equal(t, 1, h.logs.FilterField(zap.String("reason", "no_run_identity")).Len())
 }

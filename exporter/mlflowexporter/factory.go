@@ -49,6 +49,7 @@ func createDefaultConfig() component.Config {
 		RunIdleTimeout:   30 * time.Minute,
 		RunIdleEndStatus: "FINISHED",
 		DedupWindow:      4096,
+		SystemMetrics:    SystemMetricsConfig{Mode: "mlflow", NodePrefix: "auto"},
 		QueueConfig:      configoptional.Some(queue),
 		RetryConfig:      configretry.NewDefaultBackOffConfig(),
 	}

@@ -461,3 +461,48 @@ func (m *Manager) Len() int {
 	defer m.mu.Unlock()
 	return len(m.runs)
 }
+
+// Observe records where the run's own telemetry came from. pid 0 means none.
+func (m *Manager) Observe(r *Run, host string, pid int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if host != "" {
+		r.hosts[host] = m.set.Now()
+	}
+	if pid != 0 {
+		r.pids[pid] = struct{}{}
+	}
+}
+
+// RunsOnHost returns the runs that have not ended and whose own telemetry
+// came from host after since, with the number of hosts each run has seen
+// since then (more than one: a multi-node run).
+func (m *Manager) RunsOnHost(host string, since time.Time) (runs []*Run, hostCounts []int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, r := range m.runs {
+		if r.ended {
+			continue
+		}
+		if t, ok := r.hosts[host]; !ok || t.Before(since) {
+			continue
+		}
+		n := 0
+		for _, t := range r.hosts {
+			if !t.Before(since) {
+				n++
+			}
+		}
+		runs = append(runs, r)
+		hostCounts = append(hostCounts, n)
+	}
+	return runs, hostCounts
+}
+
+// HasPID reports whether the run's telemetry came from process pid.
+func (m *Manager) HasPID(r *Run, pid int64) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, ok := r.pids[pid]
+	return ok
+}

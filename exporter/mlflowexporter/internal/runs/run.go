@@ -51,6 +51,14 @@ type Run struct {
 	// (see Manager.Converge); guarded by the run's own lock.
 	verifyUntil time.Time
 	lastVerify  time.Time
+
+	// hosts (guarded by the manager's mutex) are the host.name values the
+	// run's own telemetry came from, with when; pids its process.pid values.
+	hosts map[string]time.Time
+	pids  map[int64]struct{}
+	// baselines hold the first value of each system counter the run saw,
+	// per host (guarded by the run's lock).
+	baselines map[string]float64
 }
 
 type seen struct {
@@ -71,6 +79,7 @@ func newRun(id, expID string, start int64, ident translate.Identity, managed boo
 		ID: id, ExperimentID: expID, StartTime: start, Identity: ident, Managed: managed,
 		key: ident.Key(), dedupWindow: window,
 		params: map[string]string{}, tags: map[string]string{}, series: map[string]*series{},
+		hosts: map[string]time.Time{}, pids: map[int64]struct{}{}, baselines: map[string]float64{},
 	}
 }
 
@@ -200,4 +209,16 @@ func (r *Run) Commit(b mlflow.Batch) {
 func (r *Run) HasParam(key, value string) bool {
 	v, ok := r.params[key]
 	return ok && v == value
+}
+
+// SinceFirst returns how much a running total grew since the run first saw
+// it. A total that went down (a counter reset: reboot, driver reload) starts
+// a new baseline at zero growth. Call with the run locked.
+func (r *Run) SinceFirst(key string, total float64) float64 {
+	base, ok := r.baselines[key]
+	if !ok || total < base {
+		r.baselines[key] = total
+		return 0
+	}
+	return total - base
 }

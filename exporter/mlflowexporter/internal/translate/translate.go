@@ -87,10 +87,12 @@ type RunEnd struct {
 type ResourceData struct {
 	Identity Identity
 	HostName string
-	Points   []Point
-	Params   []mlflow.Param
-	Tags     []mlflow.Tag
-	End      *RunEnd
+	// PID is the resource's process.pid, 0 when absent.
+	PID    int64
+	Points []Point
+	Params []mlflow.Param
+	Tags   []mlflow.Tag
+	End    *RunEnd
 	// EarliestMs is the earliest point timestamp, the start time of a new run.
 	EarliestMs int64
 }
@@ -249,6 +251,9 @@ func (t *Translator) resource(attrs pcommon.Map, rd *ResourceData, stats *Stats)
 	}
 	rd.Identity = id
 	rd.HostName = str(AttrHostName)
+	if v, ok := attrs.Get("process.pid"); ok && v.Type() == pcommon.ValueTypeInt {
+		rd.PID = v.Int()
+	}
 
 	for _, k := range t.opts.ResourceTags {
 		if v, ok := attrs.Get(k); ok {
@@ -630,4 +635,12 @@ func (t *Translator) seriesKey(name, suffix string, attrs pcommon.Map, sc *scrat
 func appendLenPrefixed(b []byte, s string) []byte {
 	b = binary.AppendUvarint(b, uint64(len(s)))
 	return append(b, s...)
+}
+
+// Key folds a metric name and point attributes into an MLflow key by the
+// same rules as data points (used for system metrics without an MLflow name).
+func (t *Translator) Key(name string, attrs pcommon.Map) string {
+	sc := t.scratch.Get().(*scratch)
+	defer t.scratch.Put(sc)
+	return t.seriesKey(name, "", attrs, sc)
 }

@@ -1,0 +1,114 @@
+package mlflowexporter
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+
+	"github.com/otelcol-mlflow/otelcol-mlflow/exporter/mlflowexporter/internal/runs"
+	"github.com/otelcol-mlflow/otelcol-mlflow/exporter/mlflowexporter/internal/sysmetrics"
+	"github.com/otelcol-mlflow/otelcol-mlflow/exporter/mlflowexporter/internal/translate"
+	"github.com/otelcol-mlflow/otelcol-mlflow/internal/mlflow"
+)
+
+// localHostName is the host of runs whose telemetry carries no host.name.
+func (e *mlflowExporter) localHostName() string {
+	if h := e.cfg.SystemMetrics.LocalHostName; h != "" {
+		return h
+	}
+	h, _ := os.Hostname()
+	return h
+}
+
+// runHost is the host a run's resource came from (docs/mapping.md §9).
+func (e *mlflowExporter) runHost(rd *translate.ResourceData) string {
+	if rd.HostName != "" {
+		return rd.HostName
+	}
+	return e.localHost
+}
+
+// isSystemResource tells host telemetry (no run named, host.name set).
+func (e *mlflowExporter) isSystemResource(rd *translate.ResourceData) bool {
+	return rd.Identity.IsZero() && rd.HostName != "" && sysmetrics.Mode(e.cfg.SystemMetrics.Mode) != sysmetrics.ModeOff
+}
+
+func (e *mlflowExporter) systemKey(name string, attrs pcommon.Map) string {
+	return e.tr.Key(name, attrs)
+}
+
+// attachWindow is how recently a run's own telemetry must have come from a
+// host for the host's system metrics to be attached to it.
+func (e *mlflowExporter) attachWindow() time.Duration {
+	if e.cfg.RunIdleTimeout > 0 {
+		return e.cfg.RunIdleTimeout
+	}
+	return 30 * time.Minute
+}
+
+// exportSystem writes one host resource's values into every active run on
+// that host. It returns a retryable error when a run could not be written.
+func (e *mlflowExporter) exportSystem(ctx context.Context, rm pmetric.ResourceMetrics, host string) error {
+	snap := sysmetrics.Convert(rm, host, sysmetrics.Mode(e.cfg.SystemMetrics.Mode), e.systemKey)
+	if snap.Empty() {
+		return nil
+	}
+	if snap.TsMs == 0 {
+		snap.TsMs = e.now().UnixMilli()
+	}
+	targets, hostCounts := e.runs.RunsOnHost(host, e.now().Add(-e.attachWindow()))
+	var errs []error
+	for i, r := range targets {
+		if err := e.writeSystem(ctx, r, snap, hostCounts[i]); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("system metrics of host %q: %w", host, errs[0])
+	}
+	return nil
+}
+
+func (e *mlflowExporter) writeSystem(ctx context.Context, r *runs.Run, snap *sysmetrics.Snapshot, hosts int) error {
+	prefix := "system/"
+	switch e.cfg.SystemMetrics.NodePrefix {
+	case "always":
+		prefix += snap.Host + "/"
+	case "auto":
+		if hosts > 1 {
+			prefix += snap.Host + "/"
+		}
+	}
+	r.Lock()
+	defer r.Unlock()
+	points := make([]translate.Point, 0, len(snap.Gauges)+len(snap.Counters)+len(snap.Process))
+	add := func(name string, v float64) {
+		points = append(points, translate.Point{Metric: mlflow.Metric{Key: translate.SanitizeKey(prefix + name), Value: v, Timestamp: snap.TsMs}})
+	}
+	for _, g := range snap.Gauges {
+		add(g.Name, g.Value)
+	}
+	for _, c := range snap.Counters {
+		add(c.Name, r.SinceFirst(snap.Host+"\x00"+c.Name, c.Value))
+	}
+	for _, p := range snap.Process {
+		if e.runs.HasPID(r, p.PID) {
+			add(p.Name, p.Value.Value)
+		}
+	}
+	batch, pst := r.Prepare(points, nil, nil)
+	if pst.Duplicates > 0 {
+		e.tel.duplicates.Add(ctx, int64(pst.Duplicates))
+	}
+	if err := e.write(ctx, r, batch); err != nil {
+		if err == errRunGone {
+			e.runs.Forget(r)
+		}
+		return err
+	}
+	return nil
+}
