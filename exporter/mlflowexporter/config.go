@@ -57,6 +57,9 @@ type Config struct {
 	// points that SDKs re-export.
 	DedupWindow int `mapstructure:"dedup_window"`
 
+	// SystemMetrics attaches host and GPU telemetry to runs (docs/mapping.md §9).
+	SystemMetrics SystemMetricsConfig `mapstructure:"system_metrics"`
+
 	// Databricks configures databricks tracking URIs; docs/databricks.md.
 	Databricks DatabricksConfig `mapstructure:"databricks"`
 	// RateLimits caps requests per second per endpoint group (log_batch,
@@ -163,6 +166,9 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.DedupWindow < 0 {
 		errs = append(errs, errors.New("dedup_window must not be negative"))
+	}
+	if err := cfg.SystemMetrics.validate(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
