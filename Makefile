@@ -59,8 +59,9 @@ nocgo:
 	CGO_ENABLED=0 $(GO) build -o /dev/null ./$(DIST_DIR)
 	CGO_ENABLED=0 $(GO) vet ./receiver/...
 
-unit:
-	$(GO) test $(TEST_FLAGS) ./...
+# The end-to-end tests (test/e2e) run the binary that `build` just made.
+unit: build
+	OTELCOL_BIN=$(CURDIR)/$(BIN) $(GO) test $(TEST_FLAGS) ./...
 
 # Short fuzz runs of every fuzz target, as CI does them.
 FUZZTIME ?= 10s
@@ -74,7 +75,7 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 # test is everything CI runs.
-test: lint check-generated nocgo build unit fuzz
+test: lint check-generated nocgo unit fuzz
 
 clean:
 	rm -rf bin build
