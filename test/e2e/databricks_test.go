@@ -177,3 +177,14 @@ func runCollectorOnce(t *testing.T, cfgPath, configTemplate string, vars map[str
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
+
+// TestDatabricksDeployConfigValidates keeps the shipped node configuration
+// loadable by the binary it ships with.
+func TestDatabricksDeployConfigValidates(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, collectorBinary(t), "validate", "--config", filepath.Join(repoRoot(), "deploy", "databricks", "config.yaml"))
+	cmd.Env = cleanEnv()
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+}
