@@ -176,8 +176,21 @@ func startCollectorIn(t testing.TB, dir string, ports Ports, configTemplate stri
 	if err := os.WriteFile(cfgPath, cfg.Bytes(), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	return launch(t, dir, ports, cfg.String(), env, bin, "--config", cfgPath)
+}
+
+// StartCollectorArgs starts the binary in dir with the given arguments (for
+// example the shipped config with --set overrides); ports says where its
+// health check and self-metrics answer.
+func StartCollectorArgs(t testing.TB, dir string, ports Ports, env []string, args ...string) *Collector {
+	t.Helper()
+	return launch(t, dir, ports, strings.Join(args, " "), env, collectorBinary(t), args...)
+}
+
+func launch(t testing.TB, dir string, ports Ports, cfgDesc string, env []string, bin string, args ...string) *Collector {
+	t.Helper()
 	c := &Collector{t: t, Ports: ports, Dir: dir, output: &syncBuffer{}, done: make(chan struct{})}
-	c.cmd = exec.Command(bin, "--config", cfgPath)
+	c.cmd = exec.Command(bin, args...)
 	c.cmd.Dir = dir
 	c.cmd.Env = append(cleanEnv(), env...)
 	c.cmd.Stdout = c.output
@@ -201,7 +214,7 @@ func startCollectorIn(t testing.TB, dir string, ports Ports, configTemplate stri
 		}
 		select {
 		case <-c.done:
-			t.Fatalf("collector exited during start:\n%s\nconfig:\n%s", c.output.String(), cfg.String())
+			t.Fatalf("collector exited during start:\n%s\nconfig:\n%s", c.output.String(), cfgDesc)
 		default:
 		}
 		if time.Now().After(deadline) {

@@ -5,7 +5,9 @@
 package runs
 
 import (
+	"cmp"
 	"math"
+	"slices"
 	"sync"
 	"time"
 
@@ -174,6 +176,9 @@ func (r *Run) Prepare(points []translate.Point, params []mlflow.Param, tags []ml
 		local[lk] = seen{bits, m.Timestamp}
 		b.Metrics = append(b.Metrics, m)
 	}
+	// SDKs export the series of one metric in no particular order; MLflow
+	// keeps points in the order they arrive, so hand them over by step.
+	slices.SortStableFunc(b.Metrics, func(x, y mlflow.Metric) int { return cmp.Compare(x.Step, y.Step) })
 	return b, st
 }
 
