@@ -138,12 +138,18 @@ func (m *M2M) Token(ctx context.Context) (string, error) {
 	}
 	m.fetchMu.Lock()
 	defer m.fetchMu.Unlock()
-	// Another caller may have fetched while this one waited.
+	// Another caller may have fetched, or failed to, while this one waited.
 	m.mu.Lock()
-	if m.token != "" && m.now().Before(m.usable) {
+	now = m.now()
+	if m.token != "" && now.Before(m.usable) {
 		tok := m.token
 		m.mu.Unlock()
 		return tok, nil
+	}
+	if m.lastErr != nil && now.Before(m.retryAt) {
+		err, at := m.lastErr, m.retryAt
+		m.mu.Unlock()
+		return "", fmt.Errorf("databricks OAuth token unavailable, next attempt in %v: %w", at.Sub(now).Round(time.Millisecond), err)
 	}
 	m.mu.Unlock()
 	return m.fetch(ctx)

@@ -196,6 +196,25 @@ func TestM2MConcurrentFirstUse(t *testing.T) {
 	}
 }
 
+func TestM2MConcurrentCallersShareOneFailure(t *testing.T) {
+	clock := &fakeClock{now: time.Unix(1_800_000_000, 0)}
+	s := startWorkspace(t, clock, time.Hour)
+	m := newM2M(t, s, clock, spSecret)
+	s.AddFault(mlflowtest.Fault{RPC: mlflowtest.DatabricksTokenPath, Status: http.StatusServiceUnavailable, Body: "down"})
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			if _, err := m.Token(context.Background()); err == nil {
+				t.Error("want an error while the endpoint is down")
+			}
+		})
+	}
+	wg.Wait()
+	if n := m.Fetches(); n != 1 {
+		t.Errorf("%d fetches for 8 callers during one outage, want 1", n)
+	}
+}
+
 func TestInvalidatingTransport(t *testing.T) {
 	clock := &fakeClock{now: time.Unix(1_800_000_000, 0)}
 	s := startWorkspace(t, clock, time.Hour)

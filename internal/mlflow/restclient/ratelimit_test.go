@@ -148,3 +148,21 @@ func TestThrottledHint(t *testing.T) {
 		t.Errorf("nil limiter 429: RetryAfter %v, want %v", e.RetryAfter, ThrottleBackoff)
 	}
 }
+
+// BenchmarkRateLimiterWait is the limiter's overhead per request when the
+// budget is not the bottleneck (a rate no benchmark reaches).
+func BenchmarkRateLimiterWait(b *testing.B) {
+	l, err := NewRateLimiter(RateLimits{GroupLogBatch: 1e12})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := l.Wait(ctx, "runs/log-batch"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
