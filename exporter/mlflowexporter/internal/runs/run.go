@@ -178,7 +178,18 @@ func (r *Run) Prepare(points []translate.Point, params []mlflow.Param, tags []ml
 	}
 	// SDKs export the series of one metric in no particular order; MLflow
 	// keeps points in the order they arrive, so hand them over by step.
-	slices.SortStableFunc(b.Metrics, func(x, y mlflow.Metric) int { return cmp.Compare(x.Step, y.Step) })
+	byStep := func(x, y mlflow.Metric) int {
+		if c := cmp.Compare(x.Step, y.Step); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(x.Key, y.Key); c != 0 {
+			return c
+		}
+		return cmp.Compare(x.Timestamp, y.Timestamp)
+	}
+	if !slices.IsSortedFunc(b.Metrics, byStep) {
+		slices.SortFunc(b.Metrics, byStep)
+	}
 	return b, st
 }
 
