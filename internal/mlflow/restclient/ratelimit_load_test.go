@@ -46,14 +46,18 @@ func TestRateLimiterLoadAgainstWorkspace(t *testing.T) {
 	const qps = 40
 	limits := map[string]float64{restclient.GroupLogBatch: qps}
 	tests := []struct {
-		name     string
-		limiter  bool
-		clients  int
-		throttle bool // whether the workspace is expected to answer 429
+		name      string
+		limiter   bool
+		clients   int
+		perWorker int
+		throttle  bool // whether the workspace is expected to answer 429
 	}{
-		{"no client limiter floods the workspace", false, 1, true},
-		{"one client under the limiter", true, 1, false},
-		{"two clients sharing one limiter", true, 2, false},
+		// 120 calls: the workspace's one-second bucket (40) runs dry unless
+		// they take over 2 s, which even a loaded -race run does not.
+		{"no client limiter floods the workspace", false, 1, 15, true},
+		// 48 calls: 1.2 s of budget, more than the bucket holds.
+		{"one client under the limiter", true, 1, 6, false},
+		{"two clients sharing one limiter", true, 2, 6, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -70,9 +74,7 @@ func TestRateLimiterLoadAgainstWorkspace(t *testing.T) {
 			for range tc.clients {
 				clients = append(clients, newClient(t, restclient.Config{TrackingURI: s.URL(), Token: "dapi-load", RateLimiter: lim}))
 			}
-			// 48 calls from 8 workers: 1.2 s of budget at 40 qps, more than
-			// the workspace bucket (one second) holds.
-			errs := loadRun(t, s, clients, 8, 6)
+			errs := loadRun(t, s, clients, 8, tc.perWorker)
 			throttled := s.DatabricksThrottled(restclient.GroupLogBatch)
 			if !tc.throttle {
 				if throttled != 0 || len(errs) != 0 {
