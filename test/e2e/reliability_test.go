@@ -152,6 +152,49 @@ func TestReliability429Storm(t *testing.T) {
 	}
 }
 
+// TestReliabilityClientRateLimit sends eight runs at once, so that every
+// export makes a burst of log-batch calls: with rate_limits the server sees
+// them spaced to the limit; without (the control) the same load bursts
+// past it, so the check can tell the two apart.
+func TestReliabilityClientRateLimit(t *testing.T) {
+	const limit = 5
+	for _, tc := range []struct {
+		name    string
+		extra   string
+		limited bool
+	}{
+		{"limited", fmt.Sprintf("rate_limits:\n  log_batch: %d\n", limit), true},
+		{"unlimited", "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := startFlakyMLflow(t)
+			c := StartCollector(t, ReliabilityConfig, relVars(t, srv.URL(), false, tc.extra))
+			var streams []*stream
+			for i := range 8 {
+				streams = append(streams, newStream(t, c, GRPC, fmt.Sprintf("rate-%d", i), 0, 1))
+			}
+			for range 3 {
+				for _, st := range streams {
+					st.mustSend(t, 2)
+				}
+				time.Sleep(150 * time.Millisecond)
+			}
+			for i, st := range streams {
+				awaitLanded(t, srv.Server, fmt.Sprintf("rate-%d", i), st.acked, true, 30*time.Second)
+			}
+			// A window a little under a second tolerates the network
+			// moving arrivals closer than the client spaced them.
+			peak := srv.maxInWindow("runs/log-batch", 900*time.Millisecond)
+			t.Logf("at most %d log-batch calls within 900ms", peak)
+			if tc.limited {
+				assert.LessOrEqual(t, peak, limit)
+			} else {
+				assert.Greater(t, peak, limit, "the load does not reach the limit: the limited case proves nothing")
+			}
+		})
+	}
+}
+
 // TestReliabilityCrashRestartPersistentQueue kills the collector with
 // SIGKILL while MLflow is down and the acknowledged data sits in the
 // file_storage queue; the restarted collector drains it into the same run.
