@@ -38,6 +38,13 @@ func createDefaultConfig() component.Config {
 	queue.Batch = configoptional.Some(batch)
 	queue.NumConsumers = 4
 
+	retry := configretry.NewDefaultBackOffConfig()
+	// Retry until MLflow is back: the queue bounds what is held (when it is
+	// full, new data is refused or, with block_on_overflow, waits).
+	// exporterhelper's default of 5 minutes would drop every queued point
+	// of a longer outage.
+	retry.MaxElapsedTime = 0
+
 	return &Config{
 		ClientConfig: client,
 		ResourceTags: []string{"service.name", "service.version", "service.instance.id", "host.name", "process.pid"},
@@ -51,7 +58,7 @@ func createDefaultConfig() component.Config {
 		DedupWindow:      4096,
 		SystemMetrics:    SystemMetricsConfig{Mode: "mlflow", NodePrefix: "auto"},
 		QueueConfig:      configoptional.Some(queue),
-		RetryConfig:      configretry.NewDefaultBackOffConfig(),
+		RetryConfig:      retry,
 	}
 }
 
