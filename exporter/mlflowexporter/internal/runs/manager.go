@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -196,6 +197,27 @@ func (m *Manager) Forget(r *Run) {
 }
 
 func (m *Manager) resolve(ctx context.Context, id translate.Identity, startMs int64, createTags []mlflow.Tag) (*Run, error) {
+	r, err := m.resolveOnce(ctx, id, startMs, createTags)
+	if err != nil && id.RunID == "" && id.ExperimentID == "" && experimentInactive(err) {
+		// The experiment was deleted after its id was cached. Looking it up
+		// by name again restores it, and MLflow restores its runs with it.
+		m.mu.Lock()
+		delete(m.exps, id.ExperimentName)
+		m.mu.Unlock()
+		return m.resolveOnce(ctx, id, startMs, createTags)
+	}
+	return r, err
+}
+
+// experimentInactive recognises MLflow's refusal to create a run in a
+// deleted experiment.
+func experimentInactive(err error) bool {
+	var ae *mlflow.APIError
+	return errors.As(err, &ae) && mlflow.IsInvalidParameter(err) &&
+		strings.Contains(ae.Message, "experiment") && strings.Contains(ae.Message, "'active' state")
+}
+
+func (m *Manager) resolveOnce(ctx context.Context, id translate.Identity, startMs int64, createTags []mlflow.Tag) (*Run, error) {
 	if id.RunID != "" {
 		got, err := m.store.GetRun(ctx, id.RunID)
 		if err != nil {
