@@ -294,10 +294,13 @@ func (p *pipeline) flushSink(ctx context.Context, s *sink) error {
 	}
 }
 
-// shutdown flushes everything until ctx ends, stops the loop, and returns
-// the number of points still buffered, which are lost.
-func (p *pipeline) shutdown(ctx context.Context) (lost int, err error) {
-	ferr := p.flushSink(ctx, nil)
+// shutdown flushes everything for at most flushTimeout (or until ctx
+// ends), stops the loop and the exporter, and returns the number of points
+// still buffered, which are lost.
+func (p *pipeline) shutdown(ctx context.Context, flushTimeout time.Duration) (lost int, err error) {
+	fctx, cancel := context.WithTimeout(ctx, flushTimeout)
+	ferr := p.flushSink(fctx, nil)
+	cancel()
 	p.mu.Lock()
 	p.closed = true
 	lost = len(p.buf)

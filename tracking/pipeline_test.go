@@ -47,7 +47,7 @@ func TestPipelineExportsEachPointOnce(t *testing.T) {
 	require.NoError(t, p.flushSink(t.Context(), nil))
 	require.Len(t, exp.points(), 6, "a second flush re-exported points")
 
-	lost, err := p.shutdown(t.Context())
+	lost, err := p.shutdown(t.Context(), time.Minute)
 	require.NoError(t, err)
 	require.Zero(t, lost)
 	require.True(t, exp.shutdown)
@@ -84,7 +84,7 @@ func TestPipelineCollectorDown(t *testing.T) {
 		require.Equal(t, want, pt.Step, "point %d", i)
 	}
 	require.Equal(t, int64(10), s.sent.Load())
-	lost, err := p.shutdown(t.Context())
+	lost, err := p.shutdown(t.Context(), time.Minute)
 	require.NoError(t, err)
 	require.Zero(t, lost)
 }
@@ -96,7 +96,7 @@ func TestPipelineShutdownCountsLost(t *testing.T) {
 	p.enqueue(s, pts(s, "loss", 7, 0))
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Millisecond)
 	defer cancel()
-	lost, err := p.shutdown(ctx)
+	lost, err := p.shutdown(ctx, time.Minute)
 	require.Error(t, err)
 	require.Equal(t, 7, lost)
 	require.Equal(t, int64(7), s.dropped.Load())
@@ -112,7 +112,7 @@ func TestPipelineBackgroundExport(t *testing.T) {
 	s := testSink("r")
 	p.enqueue(s, pts(s, "loss", 3, 0))
 	require.Eventually(t, func() bool { return s.sent.Load() == 3 }, 10*time.Second, time.Millisecond)
-	lost, err := p.shutdown(t.Context())
+	lost, err := p.shutdown(t.Context(), time.Minute)
 	require.NoError(t, err)
 	require.Zero(t, lost)
 }
@@ -129,5 +129,5 @@ func BenchmarkLogMetricsEnqueue(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	_, _ = p.shutdown(context.Background())
+	_, _ = p.shutdown(context.Background(), time.Minute)
 }

@@ -396,8 +396,9 @@ func (t *Tracker) forget(r *Run) {
 }
 
 // Close ends runs still open as KILLED (innermost first; a program that
-// meant to finish calls EndRun), flushes buffered metrics until ctx ends,
-// and closes the exporter and the store. It returns an error naming the
+// meant to finish calls EndRun), flushes buffered metrics for at most
+// Config.OTLP.FlushTimeout (or until ctx ends), and closes the exporter and
+// the store. It returns an error naming the
 // metric points that could not be delivered.
 func (t *Tracker) Close(ctx context.Context) error {
 	t.mu.Lock()
@@ -414,7 +415,7 @@ func (t *Tracker) Close(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
-	lost, err := t.pipe.shutdown(ctx)
+	lost, err := t.pipe.shutdown(ctx, t.cfg.OTLP.FlushTimeout)
 	if err != nil {
 		errs = append(errs, fmt.Errorf("tracking: close metric exporter: %w", err))
 	}
