@@ -12,8 +12,8 @@ import (
 	"sync"
 	"testing"
 
-	"go.uber.org/goleak"
 	colmetricspb "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
+	"go.uber.org/goleak"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/otelcol-mlflow/otelcol-mlflow/internal/mlflow"
