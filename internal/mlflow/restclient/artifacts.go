@@ -47,12 +47,21 @@ type Artifacts struct {
 
 var _ mlflow.ArtifactStore = (*Artifacts)(nil)
 
-// Artifacts returns the artifact API of the server c talks to.
+// Artifacts returns the artifact API of the server c talks to. Uploads use
+// c's HTTP client without its whole-exchange Timeout (2 minutes for the
+// client New builds), which suits RPCs but would cut off any file that
+// takes longer to send; transfers are bounded by the caller's context and
+// the transport's dial, TLS and response-header timeouts instead.
 func (c *Client) Artifacts(p RetryPolicy) *Artifacts {
 	if p.MaxAttempts < 1 {
 		p.MaxAttempts = 1
 	}
-	return &Artifacts{c: c, retry: p, sleep: sleepCtx}
+	hc := *c.httpClient
+	hc.Timeout = 0
+	uc := *c
+	uc.httpClient = &hc
+	uc.ownsClient = false
+	return &Artifacts{c: &uc, retry: p, sleep: sleepCtx}
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -110,6 +111,18 @@ func TestArtifactUploadRetries(t *testing.T) {
 				t.Errorf("stored %q (%v)", got, ok)
 			}
 		})
+	}
+}
+
+// An upload may take longer than the RPC timeout of the HTTP client.
+func TestArtifactUploadIgnoresClientTimeout(t *testing.T) {
+	s, _, run := artifactRun(t)
+	slow := newClient(t, restclient.Config{TrackingURI: s.URL(), HTTPClient: &http.Client{Timeout: time.Nanosecond}})
+	if _, err := slow.GetRun(t.Context(), run.RunID); err == nil {
+		t.Fatal("an RPC beat a 1ns client timeout; the test proves nothing")
+	}
+	if err := slow.Artifacts(fastRetry).UploadArtifact(t.Context(), run, "big.bin", mlflow.BytesSource(make([]byte, 1<<20))); err != nil {
+		t.Fatalf("upload under the client's RPC timeout: %v", err)
 	}
 }
 
