@@ -229,8 +229,17 @@ func (p *pipeline) exportOnce(ctx context.Context) error {
 	}
 	err := errors.Join(errs...)
 	p.mu.Lock()
-	rest := p.buf[n:]
-	p.buf = append(failed, rest...)
+	switch len(failed) {
+	case n:
+		// Nothing went out: the buffer stays as it is.
+	case 0:
+		// The common case reslices instead of copying the backlog; append
+		// reallocates (copying only live points) once the array is used up.
+		clear(p.buf[:n])
+		p.buf = p.buf[n:]
+	default:
+		p.buf = append(failed, p.buf[n:]...)
+	}
 	if err != nil {
 		p.failures++
 		if p.failures == 1 {
