@@ -382,7 +382,9 @@ func runGone(err error) bool {
 	if ae.HTTPStatus == http.StatusNotFound && ae.Code == mlflow.ErrorCodeResourceDoesNotExist {
 		return true
 	}
-	return mlflow.IsInvalidParameter(err) && strings.Contains(ae.Message, "'active' state")
+	// SQL stores say "must be in the 'active' state", file stores "must be
+	// in 'active' lifecycle_stage".
+	return mlflow.IsInvalidParameter(err) && (strings.Contains(ae.Message, "'active' state") || strings.Contains(ae.Message, "'active' lifecycle_stage"))
 }
 
 func entityKey(b mlflow.Batch) string {
