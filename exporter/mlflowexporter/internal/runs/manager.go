@@ -210,10 +210,14 @@ func (m *Manager) resolve(ctx context.Context, id translate.Identity, startMs in
 }
 
 // experimentInactive recognises MLflow's refusal to create a run in a
-// deleted experiment.
+// deleted experiment: INVALID_PARAMETER_VALUE from the SQL store,
+// INVALID_STATE (HTTP 500) from file stores.
 func experimentInactive(err error) bool {
 	var ae *mlflow.APIError
-	return errors.As(err, &ae) && mlflow.IsInvalidParameter(err) &&
+	if !errors.As(err, &ae) {
+		return false
+	}
+	return strings.Contains(ae.Message, "non-active experiment") ||
 		strings.Contains(ae.Message, "experiment") && strings.Contains(ae.Message, "'active' state")
 }
 
