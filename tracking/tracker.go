@@ -11,12 +11,12 @@ import (
 	"os/user"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 
+	"github.com/otelcol-mlflow/otelcol-mlflow/internal/databricks"
 	"github.com/otelcol-mlflow/otelcol-mlflow/internal/mlflow"
 	"github.com/otelcol-mlflow/otelcol-mlflow/internal/mlflow/filestore"
 	"github.com/otelcol-mlflow/otelcol-mlflow/internal/mlflow/restclient"
@@ -29,9 +29,6 @@ var (
 	ErrNoActiveRun = errors.New("tracking: no active run (call StartRun first)")
 	// ErrRunEnded: a Run was used after End.
 	ErrRunEnded = errors.New("tracking: run has ended")
-	// ErrDatabricksUnsupported: TrackingURI "databricks" is recognised but
-	// this build has no Databricks client yet.
-	ErrDatabricksUnsupported = errors.New(`tracking: tracking URI "databricks" is not supported yet`)
 	// ErrNoRegistry: the store has no model registry (the local file store).
 	ErrNoRegistry = errors.New("tracking: the tracking store has no model registry")
 )
@@ -142,8 +139,8 @@ func (t *Tracker) openStore() error {
 	}
 	t.cfg.TrackingURI = uri
 	switch {
-	case uri == "databricks" || strings.HasPrefix(uri, "databricks://"):
-		return ErrDatabricksUnsupported
+	case databricks.IsURI(uri):
+		return t.openDatabricks(uri)
 	case filestore.IsFileURI(uri):
 		fs, err := filestore.Open(uri)
 		if err != nil {

@@ -372,9 +372,11 @@ func TestLocalFileStore(t *testing.T) {
 
 func TestNewErrors(t *testing.T) {
 	_, err := New(Config{TrackingURI: "databricks"})
-	require.ErrorIs(t, err, ErrDatabricksUnsupported)
-	_, err = New(Config{TrackingURI: "databricks://prod"})
-	require.ErrorIs(t, err, ErrDatabricksUnsupported)
+	require.ErrorContains(t, err, "Databricks needs experiment_name")
+	_, err = New(Config{TrackingURI: "databricks://prod", ExperimentName: "cv"})
+	require.ErrorContains(t, err, "not an absolute workspace path")
+	_, err = New(Config{TrackingURI: "databricks://scope:prefix", ExperimentName: "/Shared/cv"})
+	require.ErrorContains(t, err, "secret form is not supported")
 	_, err = New(Config{TrackingURI: "ftp://x"})
 	require.ErrorContains(t, err, "scheme must be http or https")
 	_, err = New(Config{Logging: Logging{Metrics: []Declaration{{"x", "blob"}}}})
@@ -391,4 +393,35 @@ func TestStoreRetries(t *testing.T) {
 	err = run.SetTag(t.Context(), "k", "v")
 	require.True(t, errors.As(err, new(*mlflow.APIError)))
 	require.True(t, strings.Contains(err.Error(), "PERMISSION_DENIED"))
+}
+
+func TestDatabricksWorkspace(t *testing.T) {
+	srv := mlflowtest.Start(t, mlflowtest.WithDatabricks(mlflowtest.Databricks{PATs: []string{"dapi-secret"}}))
+	t.Setenv("DATABRICKS_HOST", srv.URL())
+	t.Setenv("DATABRICKS_TOKEN", "dapi-secret")
+	t.Setenv("DATABRICKS_CONFIG_FILE", filepath.Join(t.TempDir(), "absent.cfg"))
+	exp := &fakeExporter{}
+	tr, err := New(Config{TrackingURI: "databricks", ExperimentName: "/Shared/cv", RunName: "dbx",
+		OTLP: OTLP{ExportInterval: time.Hour}}, WithMetricExporter(exp), WithLogger(quietLogger))
+	require.NoError(t, err)
+	ctx := t.Context()
+	run, err := tr.StartRun(ctx)
+	require.NoError(t, err)
+	require.NoError(t, tr.LogParameters(ctx, map[string]any{"lr": 0.1}))
+	require.NoError(t, tr.LogMetric("loss", 1, Step(1)))
+	_, err = tr.LogVisualization(ctx, pngBytes, "cm")
+	require.NoError(t, err)
+	rep, err := tr.EndRun(ctx)
+	require.NoError(t, err)
+	require.Equal(t, int64(1), rep.Sent)
+	require.NoError(t, tr.Close(ctx))
+
+	e := &env{srv: srv}
+	got := e.run(t, run.ID())
+	require.Equal(t, mlflow.RunStatusFinished, got.Info.Status)
+	require.Equal(t, map[string]string{"lr": "0.1"}, paramMap(got))
+	require.Zero(t, srv.DatabricksRefused(), "every request carried the token")
+	for _, r := range srv.Requests() {
+		require.Equal(t, "Bearer dapi-secret", r.Header.Get("Authorization"), r.RPC)
+	}
 }

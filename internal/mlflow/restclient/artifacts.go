@@ -83,6 +83,9 @@ func (c *Client) serverRoot() string { return strings.TrimSuffix(c.base, apiPath
 // hands out s3:// or file:// URIs expects clients to write there directly,
 // which this client does not do.
 func proxyPath(artifactURI string) (string, error) {
+	if strings.HasPrefix(artifactURI, "dbfs:") {
+		return "", fmt.Errorf("artifact URI %q: Databricks artifact storage (dbfs:, written through the Files API) is not supported yet", artifactURI)
+	}
 	rest, ok := strings.CutPrefix(artifactURI, "mlflow-artifacts:")
 	if !ok {
 		return "", fmt.Errorf("artifact URI %q: only mlflow-artifacts: URIs (a server started with --serve-artifacts) are supported", artifactURI)

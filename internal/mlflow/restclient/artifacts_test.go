@@ -147,6 +147,10 @@ func TestArtifactUploadRefusals(t *testing.T) {
 	if err := a.UploadArtifact(t.Context(), &other, "x", mlflow.BytesSource(nil)); err == nil || !strings.Contains(err.Error(), "--serve-artifacts") {
 		t.Errorf("s3 URI: %v", err)
 	}
+	other.ArtifactURI = "dbfs:/databricks/mlflow-tracking/1/" + run.RunID + "/artifacts"
+	if err := a.UploadArtifact(t.Context(), &other, "x", mlflow.BytesSource(nil)); err == nil || !strings.Contains(err.Error(), "Files API") {
+		t.Errorf("dbfs URI: %v", err)
+	}
 	if n := s.RequestCount("mlflow-artifacts/artifacts"); n != 0 {
 		t.Errorf("%d uploads sent for refused input", n)
 	}
