@@ -73,7 +73,6 @@ type pipeline struct {
 	mu       sync.Mutex
 	buf      []point
 	closed   bool
-	lastErr  error
 	failures int // consecutive failed exports
 
 	wake    chan struct{}
@@ -114,9 +113,11 @@ func (p *pipeline) enqueue(s *sink, pts []point) bool {
 		return false
 	}
 	p.buf = append(p.buf, pts...)
+	// Counted under the lock: the loop must not see (and subtract) the
+	// points before they are counted.
+	s.pending.Add(int64(len(pts)))
 	full := len(p.buf) >= maxExportBatch
 	p.mu.Unlock()
-	s.pending.Add(int64(len(pts)))
 	if full {
 		select {
 		case p.wake <- struct{}{}:
@@ -245,7 +246,6 @@ func (p *pipeline) exportOnce(ctx context.Context) error {
 		if p.failures == 1 {
 			p.logger.Warn("metric export to the collector failed; points stay buffered and are retried", "error", err)
 		}
-		p.lastErr = err
 	} else {
 		if p.failures > 0 {
 			p.logger.Info("metric export to the collector recovered", "failed_exports", p.failures)

@@ -425,3 +425,39 @@ func TestDatabricksWorkspace(t *testing.T) {
 		require.Equal(t, "Bearer dapi-secret", r.Header.Get("Authorization"), r.RPC)
 	}
 }
+
+func TestLogArtifact(t *testing.T) {
+	e := newEnv(t, Config{})
+	ctx := t.Context()
+	run, err := e.tr.StartRun(ctx)
+	require.NoError(t, err)
+	dir := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "a", "b"), 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "top.txt"), []byte("top"), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "a", "b", "deep.csv"), []byte("1,2\n"), 0o600))
+	single := filepath.Join(t.TempDir(), "notes.md")
+	require.NoError(t, os.WriteFile(single, []byte("# notes"), 0o600))
+
+	require.NoError(t, e.tr.LogArtifact(ctx, dir, "data"))
+	require.NoError(t, e.tr.LogArtifact(ctx, single, ""))
+	require.NoError(t, run.LogArtifactBytes(ctx, []byte("{}"), "cfg/params.json"))
+	root := "0/" + run.ID() + "/artifacts/"
+	for p, want := range map[string]string{
+		"data/top.txt": "top", "data/a/b/deep.csv": "1,2\n", "notes.md": "# notes", "cfg/params.json": "{}",
+	} {
+		got, ok := e.srv.Artifact(root + p)
+		require.True(t, ok, p)
+		require.Equal(t, want, string(got), p)
+	}
+
+	// A link to a directory is not followed: reported, while the rest lands.
+	require.NoError(t, os.Symlink(filepath.Join(dir, "a"), filepath.Join(dir, "link")))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "z.txt"), []byte("z"), 0o600))
+	err = e.tr.LogArtifact(ctx, dir, "again")
+	require.ErrorContains(t, err, "not a regular file")
+	_, ok := e.srv.Artifact(root + "again/z.txt")
+	require.True(t, ok, "files beside the failure are uploaded")
+
+	require.Error(t, e.tr.LogArtifact(ctx, filepath.Join(dir, "missing"), ""))
+	require.Error(t, e.tr.LogArtifact(ctx, single, "../up"))
+}
