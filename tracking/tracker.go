@@ -255,6 +255,54 @@ func (t *Tracker) startRun(ctx context.Context, name string, parent *Run) (*Run,
 	return r, nil
 }
 
+// ResumeRun continues an existing run (after a restart, say): it is set
+// back to RUNNING and becomes the active run, its parent link kept for the
+// collector. Params already logged are remembered, so logging the same
+// values again sends nothing. A deleted run cannot be resumed.
+func (t *Tracker) ResumeRun(ctx context.Context, runID string) (*Run, error) {
+	t.mu.Lock()
+	closed := t.closed
+	t.mu.Unlock()
+	if closed {
+		return nil, errors.New("tracking: tracker is closed")
+	}
+	var got *mlflow.Run
+	err := retry(ctx, func() error {
+		var err error
+		got, err = t.store.GetRun(ctx, runID)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("tracking: resume run %s: %w", runID, err)
+	}
+	if got.Info.LifecycleStage == mlflow.LifecycleDeleted {
+		return nil, fmt.Errorf("tracking: resume run %s: the run is deleted", runID)
+	}
+	if got.Info.Status != mlflow.RunStatusRunning {
+		err := retry(ctx, func() error {
+			_, err := t.store.UpdateRun(ctx, mlflow.UpdateRunRequest{RunID: runID, Status: mlflow.RunStatusRunning})
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("tracking: resume run %s: %w", runID, err)
+		}
+		got.Info.Status = mlflow.RunStatusRunning
+	}
+	parentID, _ := got.Tag("mlflow.parentRunId")
+	res, err := runResource(ctx, t.cfg.OTLP.ServiceName, &got.Info, parentID)
+	if err != nil {
+		return nil, err
+	}
+	r := &Run{t: t, info: got.Info, sink: &sink{res: res}, params: map[string]string{}}
+	for _, p := range got.Data.Params {
+		r.params[p.Key] = p.Value
+	}
+	t.mu.Lock()
+	t.stack = append(t.stack, r)
+	t.mu.Unlock()
+	return r, nil
+}
+
 // systemTags are MLflow's source tags plus the configured tags.
 func (t *Tracker) systemTags() []mlflow.Tag {
 	tags := []mlflow.Tag{

@@ -461,3 +461,31 @@ func TestLogArtifact(t *testing.T) {
 	require.Error(t, e.tr.LogArtifact(ctx, filepath.Join(dir, "missing"), ""))
 	require.Error(t, e.tr.LogArtifact(ctx, single, "../up"))
 }
+
+func TestResumeRun(t *testing.T) {
+	e := newEnv(t, Config{RunName: "r"})
+	ctx := t.Context()
+	run, err := e.tr.StartRun(ctx)
+	require.NoError(t, err)
+	require.NoError(t, run.LogParameters(ctx, map[string]any{"lr": 0.1}))
+	_, err = e.tr.EndRunWithStatus(ctx, mlflow.RunStatusFailed)
+	require.NoError(t, err)
+
+	again, err := e.tr.ResumeRun(ctx, run.ID())
+	require.NoError(t, err)
+	require.Same(t, again, e.tr.ActiveRun())
+	require.Equal(t, mlflow.RunStatusRunning, e.run(t, run.ID()).Info.Status)
+	before := e.srv.RequestCount("runs/log-batch")
+	require.NoError(t, e.tr.LogParameters(ctx, map[string]any{"lr": 0.1}))
+	require.Equal(t, before, e.srv.RequestCount("runs/log-batch"), "a param of the resumed run was sent again")
+	require.NoError(t, e.tr.LogMetric("loss", 1, Step(5)))
+	_, err = e.tr.EndRun(ctx)
+	require.NoError(t, err)
+	require.Equal(t, mlflow.RunStatusFinished, e.run(t, run.ID()).Info.Status)
+	pts := e.exp.points()
+	require.Len(t, pts, 1)
+	require.Equal(t, run.ID(), pts[0].RunID)
+
+	_, err = e.tr.ResumeRun(ctx, "0123456789abcdef0123456789abcdef")
+	require.True(t, mlflow.IsNotFound(err), "got %v", err)
+}
