@@ -12,7 +12,10 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetrichttp"
 	otelmetric "go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/resource"
 
 	"github.com/otelcol-mlflow/otelcol-mlflow/internal/mlflow"
@@ -386,4 +389,31 @@ func metricValue(text string, match ...string) (float64, bool) {
 		}
 	}
 	return sum, found
+}
+
+// newStreamNoRetry is newStream over OTLP/HTTP with the SDK's own retry
+// off, so that a refusal by the collector shows at once as a failed
+// export instead of a minute of retries.
+func newStreamNoRetry(t testing.TB, c *Collector, runName string) *stream {
+	t.Helper()
+	ctx := context.Background()
+	exp, err := otlpmetrichttp.New(ctx, otlpmetrichttp.WithEndpoint(fmt.Sprintf("127.0.0.1:%d", c.Ports.HTTP)),
+		otlpmetrichttp.WithInsecure(), otlpmetrichttp.WithRetry(otlpmetrichttp.RetryConfig{Enabled: false}),
+		otlpmetrichttp.WithTemporalitySelector(func(metric.InstrumentKind) metricdata.Temporality { return metricdata.DeltaTemporality }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := resource.NewSchemaless(attribute.String("service.name", "trainer"), attribute.String("mlflow.run.name", runName))
+	mp := metric.NewMeterProvider(metric.WithResource(res),
+		metric.WithReader(metric.NewPeriodicReader(exp, metric.WithInterval(time.Hour))))
+	t.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
+	st := &stream{s: &Sender{MP: mp}, keys: map[string]otelmetric.Float64Gauge{}, stride: 1}
+	for k := range streamKeys {
+		g, err := mp.Meter("train").Float64Gauge(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st.keys[k] = g
+	}
+	return st
 }

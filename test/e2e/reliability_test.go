@@ -452,3 +452,34 @@ func TestReliabilityReceiverBodyLimit(t *testing.T) {
 	st.mustSend(t, 3)
 	awaitLanded(t, srv.Server, "after-big-body", st.acked, true, 15*time.Second)
 }
+
+// TestReliabilityFullQueueRefusesNotDrops: with MLflow down and a queue of
+// two requests that does not block, the receiver refuses what does not fit,
+// so the sender is told (an SDK with retry on would send it again);
+// everything it accepted lands after the outage, and nothing it refused
+// appears.
+func TestReliabilityFullQueueRefusesNotDrops(t *testing.T) {
+	srv := startFlakyMLflow(t)
+	vars := relVars(t, srv.URL(), false, "")
+	vars["exporter"] = strings.Replace(vars["exporter"], "    sending_queue:\n", "    sending_queue:\n      queue_size: 2\n      block_on_overflow: false\n", 1)
+	c := StartCollector(t, ReliabilityConfig, vars)
+	st := newStreamNoRetry(t, c, "full-queue")
+	st.mustSend(t, 5)
+	awaitLanded(t, srv.Server, "full-queue", st.acked, true, 15*time.Second)
+
+	srv.Down()
+	refused := 0
+	for range 15 {
+		if err := st.send(1); err != nil {
+			refused++
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("during the outage: %d exports accepted, %d refused", 15-refused, refused)
+	require.Positive(t, refused, "the queue never filled: the test proves nothing")
+	require.Greater(t, len(st.acked), 5, "nothing was queued")
+	srv.Up(t)
+	awaitLanded(t, srv.Server, "full-queue", st.acked, true, 30*time.Second)
+	failed, ok := metricValue(c.SelfMetrics(t), "otelcol_exporter_enqueue_failed_metric_points")
+	assert.True(t, ok && failed > 0, "refusals are counted")
+}
