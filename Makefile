@@ -10,7 +10,7 @@ CONFIG ?= config/default.yaml
 # Go's default is one package per core; the suites are link-heavy, keep it explicit.
 TEST_FLAGS ?= -race -count=1 -timeout 20m
 
-.PHONY: all build run test unit e2e generate check-generated lint fmt bench fuzz nocgo clean test-server
+.PHONY: all build run demo load test unit generate check-generated lint fmt bench fuzz nocgo clean test-server
 
 all: build
 
@@ -46,6 +46,17 @@ test-server: bin/mlflow-test-server
 # run starts the collector with the shipped default config.
 run: build
 	./$(BIN) --config $(CONFIG)
+
+# demo sends a short real training run (examples/train) to the collector that
+# `make run` started in another terminal; both write ./mlruns.
+demo:
+	$(GO) run ./examples/train -config examples/train/config.yaml -out ./data/demo
+
+# load drives the real binary with OTel SDK senders into the MLflow test server
+# and prints sustained points/s and requests per 1000 points.
+LOAD_FLAGS ?= -duration 20s -senders 4 -steps 2500
+load: build
+	$(GO) run ./tools/loaddriver -bin $(BIN) $(LOAD_FLAGS)
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

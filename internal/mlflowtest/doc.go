@@ -49,7 +49,9 @@
 //   - the 1,000,000-byte log-batch body limit is enforced (400). MLflow 2.x
 //     calls len() on the parsed dict, so the real check never fires;
 //   - bearer-token auth is Databricks-like (401 UNAUTHENTICATED JSON);
-//   - absent: model registry, experiment tags/rename/update RPCs, runs/
+//   - model registry: registered-models and model-versions create/get only
+//     (registry.go);
+//   - absent: experiment tags/rename/update RPCs, runs/
 //     delete-tag, log-inputs, get-history paging, metrics/get-history-bulk,
 //     multipart artifact upload, artifact delete, mlflow-artifacts listing,
 //     experiments/search order_by (refused with 400), traces, MLflow 3

@@ -1,8 +1,10 @@
 // Package restclient implements mlflow.Store over MLflow's REST API
 // ({tracking_uri}/api/2.0/mlflow/<rpc>), for open-source tracking servers and,
-// through the Auth hook, Databricks. It never retries: callers (the
-// exporter's retry helper) own the policy and classify errors with the
-// mlflow.Is* helpers. A Client is safe for concurrent use.
+// through the Auth hook, Databricks. Tracking RPCs are never retried here:
+// callers (the exporter's retry helper) own the policy and classify errors
+// with the mlflow.Is* helpers. Artifact uploads are the exception
+// (artifacts.go): a file is re-streamed from its source under their own
+// RetryPolicy. A Client is safe for concurrent use.
 package restclient
 
 import (

@@ -1,0 +1,183 @@
+// Command loaddriver measures the real collector binary end to end: OTel Go
+// SDK senders -> otelcol-mlflow (OTLP gRPC) -> the MLflow test server over
+// HTTP. It prints the sustained rate of points that landed in MLflow and
+// the log-batch requests per 1000 points (1.0 is ideal).
+//
+//	go run ./tools/loaddriver -bin bin/otelcol-mlflow -duration 20s -senders 4
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetricgrpc"
+	otelmetric "go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.opentelemetry.io/otel/sdk/resource"
+
+	"github.com/otelcol-mlflow/otelcol-mlflow/internal/mlflowtest"
+)
+
+func freePort() int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func main() {
+	bin := flag.String("bin", "bin/otelcol-mlflow", "collector binary")
+	duration := flag.Duration("duration", 20*time.Second, "how long to send")
+	senders := flag.Int("senders", 4, "concurrent training processes (one run each)")
+	metricsPerStep := flag.Int("metrics", 10, "metrics recorded per step")
+	stepsPerSec := flag.Int("steps", 2000, "steps per second per sender")
+	flag.Parse()
+
+	srv := mlflowtest.NewServer()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	hs := &http.Server{Handler: srv}
+	go func() { _ = hs.Serve(l) }()
+	defer hs.Close()
+
+	dir, err := os.MkdirTemp("", "loaddriver")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	grpcPort, healthPort, metricsPort := freePort(), freePort(), freePort()
+	cfg := fmt.Sprintf(`
+receivers:
+  otlp:
+    protocols:
+      grpc: {endpoint: "127.0.0.1:%d"}
+exporters:
+  mlflow:
+    tracking_uri: http://%s
+    experiment_name: load
+extensions:
+  health_check: {endpoint: "127.0.0.1:%d"}
+service:
+  extensions: [health_check]
+  telemetry:
+    metrics:
+      readers:
+        - pull: {exporter: {prometheus: {host: 127.0.0.1, port: %d}}}
+  pipelines:
+    metrics: {receivers: [otlp], exporters: [mlflow]}
+`, grpcPort, l.Addr(), healthPort, metricsPort)
+	cfgPath := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		log.Fatal(err)
+	}
+	cmd := exec.Command(*bin, "--config", cfgPath)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		log.Fatal(err)
+	}
+	defer func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	}()
+	for start := time.Now(); ; {
+		if resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/", healthPort)); err == nil {
+			resp.Body.Close()
+			break
+		}
+		if time.Since(start) > 30*time.Second {
+			log.Fatal("collector not healthy")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	ctx := context.Background()
+	var sent atomic.Int64
+	var wg sync.WaitGroup
+	begin := time.Now()
+	for s := 0; s < *senders; s++ {
+		wg.Add(1)
+		go func(s int) {
+			defer wg.Done()
+			exp, err := otlpmetricgrpc.New(ctx, otlpmetricgrpc.WithEndpoint(fmt.Sprintf("127.0.0.1:%d", grpcPort)), otlpmetricgrpc.WithInsecure(),
+				otlpmetricgrpc.WithTemporalitySelector(func(metric.InstrumentKind) metricdata.Temporality { return metricdata.DeltaTemporality }))
+			if err != nil {
+				log.Fatal(err)
+			}
+			mp := metric.NewMeterProvider(
+				metric.WithResource(resource.NewSchemaless(attribute.String("service.name", "load"), attribute.String("mlflow.run.name", fmt.Sprintf("load-%d", s)))),
+				metric.WithReader(metric.NewPeriodicReader(exp, metric.WithInterval(time.Second))))
+			defer func() {
+				// Flush before shutdown: a periodic export in flight when
+				// Shutdown starts is cancelled, and its points never leave.
+				fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+				defer cancel()
+				if err := mp.ForceFlush(fctx); err != nil {
+					log.Printf("sender %d: flush: %v", s, err)
+				}
+				_ = mp.Shutdown(fctx)
+			}()
+			gauges := make([]otelmetric.Float64Gauge, *metricsPerStep)
+			for i := range gauges {
+				gauges[i], _ = mp.Meter("load").Float64Gauge(fmt.Sprintf("metric_%d", i))
+			}
+			tick := time.NewTicker(10 * time.Millisecond)
+			defer tick.Stop()
+			step := 0
+			for time.Since(begin) < *duration {
+				<-tick.C
+				due := int(time.Since(begin).Seconds() * float64(*stepsPerSec))
+				for ; step < due; step++ {
+					opt := otelmetric.WithAttributes(attribute.Int("step", step))
+					for _, g := range gauges {
+						g.Record(ctx, float64(step), opt)
+					}
+					sent.Add(int64(len(gauges)))
+				}
+			}
+		}(s)
+	}
+	wg.Wait()
+	sendTime := time.Since(begin)
+	want := sent.Load()
+	landed := func() int64 {
+		var n int64
+		for _, r := range srv.Runs() {
+			for i := 0; i < *metricsPerStep; i++ {
+				n += int64(len(srv.MetricHistory(r.Info.RunID, fmt.Sprintf("metric_%d", i))))
+			}
+		}
+		return n
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	got := landed()
+	for got < want && time.Now().Before(deadline) {
+		time.Sleep(500 * time.Millisecond)
+		got = landed()
+	}
+	total := time.Since(begin)
+	reqs := srv.RequestCount("runs/log-batch")
+	fmt.Printf("sent %d points in %.1fs (%.0f points/s offered)\n", want, sendTime.Seconds(), float64(want)/sendTime.Seconds())
+	fmt.Printf("landed %d points (%.2f%%) in %.1fs: %.0f points/s sustained\n", got, 100*float64(got)/float64(want), total.Seconds(), float64(got)/total.Seconds())
+	fmt.Printf("log-batch requests: %d (%.2f per 1000 points)\n", reqs, 1000*float64(reqs)/float64(got))
+	if got != want {
+		log.Printf("incomplete: %d of %d points landed", got, want)
+		defer os.Exit(1)
+	}
+}
