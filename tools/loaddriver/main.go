@@ -46,6 +46,9 @@ func main() {
 	senders := flag.Int("senders", 4, "concurrent training processes (one run each)")
 	metricsPerStep := flag.Int("metrics", 10, "metrics recorded per step")
 	stepsPerSec := flag.Int("steps", 2000, "steps per second per sender")
+	// The Go SDK keeps at most 2000 attribute sets per instrument and
+	// collection; steps per interval must stay under that.
+	interval := flag.Duration("interval", 200*time.Millisecond, "SDK export interval")
 	flag.Parse()
 
 	srv := mlflowtest.NewServer()
@@ -122,7 +125,7 @@ service:
 			}
 			mp := metric.NewMeterProvider(
 				metric.WithResource(resource.NewSchemaless(attribute.String("service.name", "load"), attribute.String("mlflow.run.name", fmt.Sprintf("load-%d", s)))),
-				metric.WithReader(metric.NewPeriodicReader(exp, metric.WithInterval(time.Second))))
+				metric.WithReader(metric.NewPeriodicReader(exp, metric.WithInterval(*interval))))
 			defer func() {
 				// Flush before shutdown: a periodic export in flight when
 				// Shutdown starts is cancelled, and its points never leave.
