@@ -46,8 +46,10 @@ type Databricks struct {
 // tokens, bearer authentication with PATs or issued tokens (401 and 403
 // answered as Databricks does), per-workspace rate limits answered with 429
 // REQUEST_LIMIT_EXCEEDED and no Retry-After, absolute-path experiment
-// names, and per-run quotas. Token expiry follows the server clock
-// (WithClock); rate limits follow the wall clock.
+// names, per-run quotas, and Databricks-managed artifact storage (dbfs:
+// artifact URIs written through the Files API, databricks_files.go). Token
+// expiry follows the server clock (WithClock); rate limits follow the wall
+// clock.
 func WithDatabricks(d Databricks) Option {
 	return func(s *Server) { s.dbx = newWorkspace(d, s) }
 }
@@ -77,6 +79,7 @@ type workspace struct {
 	refused   int // requests refused for credentials
 	buckets   map[string]*bucket
 	throttled map[string]int
+	files     map[string][]byte // Files API path -> content (databricks_files.go)
 }
 
 // bucket is a token bucket holding up to one second of requests.
@@ -103,7 +106,7 @@ func newWorkspace(d Databricks, s *Server) *workspace {
 	if d.AlreadyExistsCode == "" {
 		d.AlreadyExistsCode = mlflow.ErrorCodeAlreadyExists
 	}
-	w := &workspace{cfg: d, srv: s, tokens: map[string]time.Time{}, buckets: map[string]*bucket{}, throttled: map[string]int{}}
+	w := &workspace{cfg: d, srv: s, tokens: map[string]time.Time{}, buckets: map[string]*bucket{}, throttled: map[string]int{}, files: map[string][]byte{}}
 	for g, qps := range d.RateLimits {
 		if qps > 0 {
 			w.buckets[g] = &bucket{rate: qps, tokens: math.Max(1, qps)}
@@ -146,10 +149,18 @@ func (w *workspace) intercept(rw http.ResponseWriter, r *http.Request, rpc strin
 		return true
 	}
 	switch rpc {
+	case rpcDatabricksFiles:
+		w.serveFiles(rw, r, strings.TrimPrefix(r.URL.Path, DatabricksFilesPath), body)
+		return true
+	case "artifacts/list":
+		return w.listArtifacts(rw, r, body)
 	case "experiments/get-by-name", "experiments/create":
 		if e := w.checkExperiment(r, rpc, body); e != nil {
 			writeError(rw, e)
 			return true
+		}
+		if rpc == "experiments/create" {
+			return w.createExperiment(rw, r, body)
 		}
 	case "runs/log-batch":
 		if e := w.checkQuota(body); e != nil {

@@ -281,6 +281,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if reg, ok := registryRoute(r.URL.Path); ok {
 		rt = reg
 	}
+	if fr, ok := filesRoute(r.URL.Path); ok && s.dbx != nil {
+		rt = fr
+	}
 	body, err := readBody(r)
 	idx := s.record(r, rt.rpc, len(body))
 	sw := &statusWriter{ResponseWriter: w}
