@@ -83,9 +83,6 @@ func (c *Client) serverRoot() string { return strings.TrimSuffix(c.base, apiPath
 // hands out s3:// or file:// URIs expects clients to write there directly,
 // which this client does not do.
 func proxyPath(artifactURI string) (string, error) {
-	if strings.HasPrefix(artifactURI, "dbfs:") {
-		return "", fmt.Errorf("artifact URI %q: Databricks artifact storage (dbfs:, written through the Files API) is not supported yet", artifactURI)
-	}
 	rest, ok := strings.CutPrefix(artifactURI, "mlflow-artifacts:")
 	if !ok {
 		return "", fmt.Errorf("artifact URI %q: only mlflow-artifacts: URIs (a server started with --serve-artifacts) are supported", artifactURI)
@@ -128,11 +125,12 @@ func (a *Artifacts) artifactURI(ctx context.Context, run *mlflow.RunInfo) (strin
 	return r.Info.ArtifactURI, nil
 }
 
-// UploadArtifact PUTs src to the proxy. The body streams from src (a file
+// UploadArtifact PUTs src to the proxy, or for a Databricks run to the
+// workspace Files API. The body streams from src (a file
 // is never held in memory) with its length announced; failed attempts
 // (network errors, 408, 429, 5xx) are retried from a freshly opened source.
 // Multipart upload is not used: the proxy accepts single PUTs of any size
-// the server's artifact repository takes.
+// the server's artifact repository takes, and the Files API up to 5 GiB.
 func (a *Artifacts) UploadArtifact(ctx context.Context, run *mlflow.RunInfo, artifactPath string, src mlflow.ArtifactSource) error {
 	if err := mlflow.ValidateArtifactPath(artifactPath); err != nil {
 		return err
@@ -141,14 +139,13 @@ func (a *Artifacts) UploadArtifact(ctx context.Context, run *mlflow.RunInfo, art
 	if err != nil {
 		return fmt.Errorf("upload artifact %q: %w", artifactPath, err)
 	}
-	base, err := proxyPath(uri)
+	send, err := a.sender(uri, artifactPath, src)
 	if err != nil {
 		return fmt.Errorf("upload artifact %q: %w", artifactPath, err)
 	}
-	target := a.c.serverRoot() + artifactsProxyPath + escapePath(base+"/"+artifactPath)
 	backoff := a.retry.InitialBackoff
 	for attempt := 1; ; attempt++ {
-		err := a.put(ctx, target, src)
+		err := send(ctx)
 		if err == nil {
 			return nil
 		}
@@ -168,6 +165,21 @@ func (a *Artifacts) UploadArtifact(ctx context.Context, run *mlflow.RunInfo, art
 		}
 		backoff = min(2*backoff, max(a.retry.MaxBackoff, a.retry.InitialBackoff))
 	}
+}
+
+// sender returns the single-attempt upload for a run's artifact URI:
+// Databricks' Files API for dbfs: URIs (artifacts_databricks.go), the
+// mlflow-artifacts proxy otherwise.
+func (a *Artifacts) sender(uri, artifactPath string, src mlflow.ArtifactSource) (func(context.Context) error, error) {
+	if strings.HasPrefix(uri, "dbfs:") {
+		return a.filesAPISender(uri, artifactPath, src)
+	}
+	base, err := proxyPath(uri)
+	if err != nil {
+		return nil, err
+	}
+	target := a.c.serverRoot() + artifactsProxyPath + escapePath(base+"/"+artifactPath)
+	return func(ctx context.Context) error { return a.put(ctx, target, src) }, nil
 }
 
 // sourceError marks a failure to read the local source: retrying the

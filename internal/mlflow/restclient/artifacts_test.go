@@ -147,7 +147,9 @@ func TestArtifactUploadRefusals(t *testing.T) {
 	if err := a.UploadArtifact(t.Context(), &other, "x", mlflow.BytesSource(nil)); err == nil || !strings.Contains(err.Error(), "--serve-artifacts") {
 		t.Errorf("s3 URI: %v", err)
 	}
-	other.ArtifactURI = "dbfs:/databricks/mlflow-tracking/1/" + run.RunID + "/artifacts"
+	// Only Databricks-managed dbfs: storage maps to the Files API
+	// (artifacts_databricks_test.go covers the uploads themselves).
+	other.ArtifactURI = "dbfs:/mnt/team/1/" + run.RunID + "/artifacts"
 	if err := a.UploadArtifact(t.Context(), &other, "x", mlflow.BytesSource(nil)); err == nil || !strings.Contains(err.Error(), "Files API") {
 		t.Errorf("dbfs URI: %v", err)
 	}
