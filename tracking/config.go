@@ -93,8 +93,8 @@ type Config struct {
 	// TrackingURI selects the store: http(s)://host[:port] for a tracking
 	// server (with --serve-artifacts for artifacts), a path or file: URI for
 	// the local file store, "databricks" or "databricks://<profile>" for a
-	// Databricks workspace (experiment names then absolute paths; artifact
-	// uploads to dbfs: storage are not supported yet).
+	// Databricks workspace (experiment names then absolute paths; artifacts
+	// written through the workspace Files API).
 	// Empty: MLFLOW_TRACKING_URI, else ./mlruns.
 	TrackingURI string `yaml:"tracking_uri"`
 	// ExperimentName is created when absent; empty means Default.
