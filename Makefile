@@ -20,19 +20,19 @@ $(BUILDER):
 # generate runs ocb on builder-config.yaml and keeps only its sources: the
 # distribution lives in this repository's single Go module.
 generate: $(BUILDER)
-	rm -rf build/ocb && mkdir -p build
+	rm -rf _build/ocb && mkdir -p _build
 	$(BUILDER) --config builder-config.yaml --skip-compilation --skip-get-modules
 	mkdir -p $(DIST_DIR)
 	rm -f $(DIST_DIR)/*.go
-	cp build/ocb/*.go $(DIST_DIR)/
+	cp _build/ocb/*.go $(DIST_DIR)/
 	gofmt -w $(DIST_DIR)
 
 # check-generated fails when cmd/otelcol-mlflow is not what ocb makes of builder-config.yaml.
 check-generated: $(BUILDER)
-	rm -rf build/ocb && mkdir -p build
+	rm -rf _build/ocb && mkdir -p _build
 	$(BUILDER) --config builder-config.yaml --skip-compilation --skip-get-modules >/dev/null 2>&1
-	gofmt -w build/ocb
-	diff -ru --exclude='*_test.go' --exclude='README*' build/ocb $(DIST_DIR) || \
+	gofmt -w _build/ocb
+	diff -ru --exclude='*_test.go' --exclude='README*' _build/ocb $(DIST_DIR) || \
 		{ echo "cmd/otelcol-mlflow is stale: run 'make generate' and commit"; exit 1; }
 
 build:
@@ -74,12 +74,14 @@ nocgo:
 unit: build
 	OTELCOL_BIN=$(CURDIR)/$(BIN) $(GO) test $(TEST_FLAGS) ./...
 
-# Short fuzz runs of every fuzz target, as CI does them.
+# Short fuzz runs of every fuzz target, as CI does them. Targets are found by
+# grepping the sources: listing them with go test would compile every package.
 FUZZTIME ?= 10s
 fuzz:
-	@set -e; for pkg in $$($(GO) list ./...); do \
-	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz' || true); do \
-	    echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+	@set -e; for f in $$(grep -rl --include='*_test.go' '^func Fuzz' .); do \
+	  pkg=./$$(dirname $$f); \
+	  for t in $$(grep -o '^func Fuzz[A-Za-z0-9_]*' $$f | cut -d' ' -f2); do \
+	    echo "fuzz $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg; \
 	  done; done
 
 bench:
@@ -89,4 +91,4 @@ bench:
 test: lint check-generated nocgo unit fuzz
 
 clean:
-	rm -rf bin build
+	rm -rf bin _build

@@ -484,7 +484,17 @@ func TestConcurrentCollectorsConvergeOnOneRun(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			assert.NoError(t, h.push(metrics(trainer("shared", pt{name: "loss", value: float64(i), step: int64(i)}))))
+			// A replica may write to a duplicate that another replica has
+			// just retired: it gets a retryable error and the exporterhelper
+			// retries, as here.
+			md := metrics(trainer("shared", pt{name: "loss", value: float64(i), step: int64(i)}))
+			var err error
+			for attempt := 0; attempt < 5; attempt++ {
+				if err = h.push(md); err == nil || consumererror.IsPermanent(err) {
+					break
+				}
+			}
+			assert.NoError(t, err)
 		}()
 	}
 	wg.Wait()
@@ -492,7 +502,14 @@ func TestConcurrentCollectorsConvergeOnOneRun(t *testing.T) {
 	// whose first search saw only its own run finds the winner on a later one.
 	time.Sleep(1100 * time.Millisecond)
 	for i, h := range hs {
-		require.NoError(t, h.push(metrics(trainer("shared", pt{name: "loss", value: float64(i + 10), step: int64(i + 10)}))))
+		md := metrics(trainer("shared", pt{name: "loss", value: float64(i + 10), step: int64(i + 10)}))
+		var err error
+		for attempt := 0; attempt < 5; attempt++ {
+			if err = h.push(md); err == nil {
+				break
+			}
+		}
+		require.NoError(t, err)
 	}
 	r := oneRun(t, srv, "shared")
 	got := steps(srv.MetricHistory(r.Info.RunID, "loss"))
