@@ -339,7 +339,7 @@ func (s *Server) handle(rpc string, obj []byte) (any, *mlflow.APIError) {
 		if len(req.OrderBy) > 0 {
 			// Refused rather than ignored, so a caller relying on an order
 			// learns the test server lacks it.
-			return nil, invalidParam("experiments/search order_by is not implemented by the mlflowtest server (default order: creation_time DESC, experiment_id ASC)")
+			return nil, invalidParam("experiments/search order_by is not supported by the mlflowtest server (default order: creation_time DESC, experiment_id ASC)")
 		}
 		max := int64(defaultMaxResults)
 		if req.MaxResults.Set {

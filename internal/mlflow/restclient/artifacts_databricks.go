@@ -17,7 +17,7 @@ import (
 // through the workspace Files API under
 // /WorkspaceInternal/Mlflow/Artifacts/<exp>/Runs/<run>/artifacts/<path>;
 // that is what this file does. MLflow's fallback, pre-signed cloud URLs
-// from mlflow/artifacts/credentials-for-write, is not implemented: a Files
+// from mlflow/artifacts/credentials-for-write, is absent here: a Files
 // API failure is reported after the retries instead.
 const (
 	filesAPIPath       = "/api/2.0/fs/files"
@@ -27,7 +27,7 @@ const (
 )
 
 // MaxFilesAPIUpload is the largest file one Files API PUT accepts (5 GiB).
-// The SDK's multipart path for larger files is not implemented.
+// The SDK's multipart path for larger files is absent here.
 const MaxFilesAPIUpload int64 = 5 << 30
 
 // FilesAPIPath maps a Databricks-managed artifact URI (run or MLflow 3

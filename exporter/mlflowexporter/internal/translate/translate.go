@@ -479,6 +479,34 @@ func (t *Translator) numberPoints(name string, dps pmetric.NumberDataPointSlice,
 	}
 }
 
+// histogramStats is what histograms of both kinds have in common.
+type histogramStats interface {
+	Count() uint64
+	HasSum() bool
+	Sum() float64
+	HasMin() bool
+	Min() float64
+	HasMax() bool
+	Max() float64
+}
+
+// addStats writes a histogram's .count, .sum, .mean, .min and .max.
+func addStats(add func(suffix string, v float64), dp histogramStats) {
+	add(".count", float64(dp.Count()))
+	if dp.HasSum() {
+		add(".sum", dp.Sum())
+		if dp.Count() > 0 {
+			add(".mean", dp.Sum()/float64(dp.Count()))
+		}
+	}
+	if dp.HasMin() {
+		add(".min", dp.Min())
+	}
+	if dp.HasMax() {
+		add(".max", dp.Max())
+	}
+}
+
 func (t *Translator) histogramPoints(name string, dps pmetric.HistogramDataPointSlice, rd *ResourceData, nowMs int64, sc *scratch, stats *Stats) {
 	for i := 0; i < dps.Len(); i++ {
 		dp := dps.At(i)
@@ -489,19 +517,7 @@ func (t *Translator) histogramPoints(name string, dps pmetric.HistogramDataPoint
 		add := func(suffix string, v float64) {
 			t.add(rd, t.seriesKey(name, suffix, dp.Attributes(), sc), v, ts, step, explicit)
 		}
-		add(".count", float64(dp.Count()))
-		if dp.HasSum() {
-			add(".sum", dp.Sum())
-			if dp.Count() > 0 {
-				add(".mean", dp.Sum()/float64(dp.Count()))
-			}
-		}
-		if dp.HasMin() {
-			add(".min", dp.Min())
-		}
-		if dp.HasMax() {
-			add(".max", dp.Max())
-		}
+		addStats(add, dp)
 		if len(t.qs) == 0 || dp.Count() == 0 || dp.BucketCounts().Len() == 0 {
 			continue
 		}
@@ -527,19 +543,7 @@ func (t *Translator) expHistogramPoints(name string, dps pmetric.ExponentialHist
 		add := func(suffix string, v float64) {
 			t.add(rd, t.seriesKey(name, suffix, dp.Attributes(), sc), v, ts, step, explicit)
 		}
-		add(".count", float64(dp.Count()))
-		if dp.HasSum() {
-			add(".sum", dp.Sum())
-			if dp.Count() > 0 {
-				add(".mean", dp.Sum()/float64(dp.Count()))
-			}
-		}
-		if dp.HasMin() {
-			add(".min", dp.Min())
-		}
-		if dp.HasMax() {
-			add(".max", dp.Max())
-		}
+		addStats(add, dp)
 		if len(t.qs) == 0 || dp.Count() == 0 {
 			continue
 		}
