@@ -294,24 +294,7 @@ func (s *Store) readRun(loc runLoc, withMetrics bool) (*mlflow.Run, error) {
 
 func readLatestMetrics(dir string) ([]mlflow.Metric, error) {
 	var out []mlflow.Metric
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) && path == dir {
-				return filepath.SkipDir
-			}
-			return err
-		}
-		if d.IsDir() {
-			return nil
-		}
-		rel, err := filepath.Rel(dir, path)
-		if err != nil {
-			return err
-		}
-		key := filepath.ToSlash(rel)
-		if mlflow.ValidateKey(key) != nil {
-			return nil
-		}
+	err := walkKeys(dir, func(path, key string) error {
 		hist, err := readMetricFile(path, key)
 		if err != nil {
 			return err

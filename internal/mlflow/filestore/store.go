@@ -357,7 +357,26 @@ type keyValue struct{ key, value string }
 // other tools) are skipped.
 func readKeyValues(dir string) ([]keyValue, error) {
 	var out []keyValue
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+	err := walkKeys(dir, func(path, key string) error {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		out = append(out, keyValue{key: key, value: string(data)})
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].key < out[j].key })
+	return out, nil
+}
+
+// walkKeys calls fn for every file under dir whose path relative to dir
+// is a valid key (a key with "/" is a sub-path). A missing dir is empty;
+// files whose path is not a valid key (leftovers of other tools) are skipped.
+func walkKeys(dir string, fn func(path, key string) error) error {
+	return filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) && path == dir {
 				return filepath.SkipDir
@@ -375,18 +394,8 @@ func readKeyValues(dir string) ([]keyValue, error) {
 		if mlflow.ValidateKey(key) != nil {
 			return nil
 		}
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		out = append(out, keyValue{key: key, value: string(data)})
-		return nil
+		return fn(path, key)
 	})
-	if err != nil {
-		return nil, err
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].key < out[j].key })
-	return out, nil
 }
 
 // GetExperiment returns the experiment, active or deleted.

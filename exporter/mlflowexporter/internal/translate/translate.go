@@ -479,6 +479,18 @@ func (t *Translator) numberPoints(name string, dps pmetric.NumberDataPointSlice,
 	}
 }
 
+// pointAdder checks a histogram or summary point (pointBase) and returns
+// the function that adds one of its parts, name+suffix, as a metric point.
+func (t *Translator) pointAdder(name string, attrs pcommon.Map, flags pmetric.DataPointFlags, ts pcommon.Timestamp, rd *ResourceData, nowMs int64, sc *scratch, stats *Stats) (func(suffix string, v float64), bool) {
+	step, explicit, ms, ok := t.pointBase(attrs, flags, ts, nowMs, stats, 1)
+	if !ok {
+		return nil, false
+	}
+	return func(suffix string, v float64) {
+		t.add(rd, t.seriesKey(name, suffix, attrs, sc), v, ms, step, explicit)
+	}, true
+}
+
 // histogramStats is what histograms of both kinds have in common.
 type histogramStats interface {
 	Count() uint64
@@ -510,12 +522,9 @@ func addStats(add func(suffix string, v float64), dp histogramStats) {
 func (t *Translator) histogramPoints(name string, dps pmetric.HistogramDataPointSlice, rd *ResourceData, nowMs int64, sc *scratch, stats *Stats) {
 	for i := 0; i < dps.Len(); i++ {
 		dp := dps.At(i)
-		step, explicit, ts, ok := t.pointBase(dp.Attributes(), dp.Flags(), dp.Timestamp(), nowMs, stats, 1)
+		add, ok := t.pointAdder(name, dp.Attributes(), dp.Flags(), dp.Timestamp(), rd, nowMs, sc, stats)
 		if !ok {
 			continue
-		}
-		add := func(suffix string, v float64) {
-			t.add(rd, t.seriesKey(name, suffix, dp.Attributes(), sc), v, ts, step, explicit)
 		}
 		addStats(add, dp)
 		if len(t.qs) == 0 || dp.Count() == 0 || dp.BucketCounts().Len() == 0 {
@@ -536,12 +545,9 @@ func (t *Translator) histogramPoints(name string, dps pmetric.HistogramDataPoint
 func (t *Translator) expHistogramPoints(name string, dps pmetric.ExponentialHistogramDataPointSlice, rd *ResourceData, nowMs int64, sc *scratch, stats *Stats) {
 	for i := 0; i < dps.Len(); i++ {
 		dp := dps.At(i)
-		step, explicit, ts, ok := t.pointBase(dp.Attributes(), dp.Flags(), dp.Timestamp(), nowMs, stats, 1)
+		add, ok := t.pointAdder(name, dp.Attributes(), dp.Flags(), dp.Timestamp(), rd, nowMs, sc, stats)
 		if !ok {
 			continue
-		}
-		add := func(suffix string, v float64) {
-			t.add(rd, t.seriesKey(name, suffix, dp.Attributes(), sc), v, ts, step, explicit)
 		}
 		addStats(add, dp)
 		if len(t.qs) == 0 || dp.Count() == 0 {
@@ -557,12 +563,9 @@ func (t *Translator) expHistogramPoints(name string, dps pmetric.ExponentialHist
 func (t *Translator) summaryPoints(name string, dps pmetric.SummaryDataPointSlice, rd *ResourceData, nowMs int64, sc *scratch, stats *Stats) {
 	for i := 0; i < dps.Len(); i++ {
 		dp := dps.At(i)
-		step, explicit, ts, ok := t.pointBase(dp.Attributes(), dp.Flags(), dp.Timestamp(), nowMs, stats, 1)
+		add, ok := t.pointAdder(name, dp.Attributes(), dp.Flags(), dp.Timestamp(), rd, nowMs, sc, stats)
 		if !ok {
 			continue
-		}
-		add := func(suffix string, v float64) {
-			t.add(rd, t.seriesKey(name, suffix, dp.Attributes(), sc), v, ts, step, explicit)
 		}
 		add(".count", float64(dp.Count()))
 		add(".sum", dp.Sum())
