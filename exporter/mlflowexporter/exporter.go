@@ -264,7 +264,6 @@ var errRunGone = errors.New("run deleted or no longer active")
 
 func (e *mlflowExporter) exportRun(ctx context.Context, g *runGroup) error {
 	start := int64(0)
-	var createTags []mlflow.Tag
 	var points []translate.Point
 	var params []mlflow.Param
 	var tags []mlflow.Tag
@@ -290,9 +289,7 @@ func (e *mlflowExporter) exportRun(ctx context.Context, g *runGroup) error {
 	if start == 0 {
 		start = e.now().UnixMilli()
 	}
-	createTags = tags
-
-	r, err := e.runs.Get(ctx, g.id, start, createTags)
+	r, err := e.runs.Get(ctx, g.id, start, runs.UserFromTags(tags))
 	if err != nil {
 		return err
 	}

@@ -430,6 +430,9 @@ func (s *state) createRun(expID, userID, runName string, startTime int64, tags [
 			tagName = t.Value
 		}
 	}
+	if err := uniqueTagKeys(tags, runName, tagName); err != nil {
+		return nil, err
+	}
 	if runName != "" && tagName != "" && runName != tagName {
 		return nil, invalidParam("Both 'run_name' argument and 'mlflow.runName' tag are specified, but with different values (run_name='%s', mlflow.runName='%s').", runName, tagName)
 	}
@@ -460,6 +463,37 @@ func (s *state) createRun(expID, userID, runName string, startTime int64, tags [
 	s.runs[id] = r
 	s.runOrder = append(s.runOrder, id)
 	return r, nil
+}
+
+// uniqueTagKeys refuses what the SQL store's INSERT refuses: the run's tag
+// rows are (key, run) unique, so a key repeated in runs/create — even with
+// the same value — fails the whole creation with BAD_REQUEST and nothing is
+// created. (log-batch upserts instead: a repeat there is fine.) The file
+// store accepts both; the test server follows the SQL store, which remote
+// servers and Databricks run.
+func uniqueTagKeys(tags []mlflow.Tag, runName, tagName string) *mlflow.APIError {
+	seen := make(map[string]bool, len(tags))
+	dup := false
+	for _, t := range tags {
+		dup = dup || seen[t.Key]
+		seen[t.Key] = true
+	}
+	if !dup {
+		return nil
+	}
+	// The message names the rows the server tried to insert: the tags as
+	// sent, then mlflow.runName when the tags do not carry it.
+	var rows []string
+	for _, t := range tags {
+		rows = append(rows, fmt.Sprintf("('%s', '%s', '<run_id>')", t.Key, t.Value))
+	}
+	if tagName == "" && runName != "" {
+		rows = append(rows, fmt.Sprintf("('%s', '%s', '<run_id>')", tagRunName, runName))
+	}
+	return mlflow.NewError(mlflow.ErrorCodeBadRequest, "%s", "(sqlite3.IntegrityError) UNIQUE constraint failed: tags.key, tags.run_uuid\n"+
+		"[SQL: INSERT INTO tags (\"key\", value, run_uuid) VALUES (?, ?, ?)]\n"+
+		"[parameters: ("+strings.Join(rows, ", ")+")]\n"+
+		"(Background on this error at: https://sqlalche.me/e/14/gkpj)")
 }
 
 // logBatch follows SqlAlchemyStore.log_batch: validate every entity, then

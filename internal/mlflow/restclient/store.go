@@ -72,7 +72,7 @@ func (c *Client) CreateRun(ctx context.Context, r mlflow.CreateRunRequest) (*mlf
 		RunName      string   `json:"run_name,omitempty"`
 		StartTime    int64    `json:"start_time,omitempty"`
 		Tags         []wireKV `json:"tags,omitempty"`
-	}{r.ExperimentID, r.UserID, r.RunName, r.StartTime, tagsToWire(r.Tags)}
+	}{r.ExperimentID, r.UserID, r.RunName, r.StartTime, tagsToWire(mlflow.UniqueTags(r.Tags))}
 	var resp struct {
 		Run *wireRun `json:"run"`
 	}
@@ -205,8 +205,13 @@ func (c *Client) GetMetricHistory(ctx context.Context, runID, key string) ([]mlf
 // LogBatch implements mlflow.Store. The body is encoded by AppendLogBatch
 // into a pooled buffer; the buffer goes back to the pool only when the
 // transport closes the request body, which may happen after Do returns.
+//
+// A key repeated in the batch is sent once: the SQL store refuses a param
+// key twice in one request, and a tag's last value wins there anyway.
 func (c *Client) LogBatch(ctx context.Context, runID string, b mlflow.Batch) error {
 	const rpc = "runs/log-batch"
+	b.Tags = mlflow.UniqueTags(b.Tags)
+	b.Params = mlflow.UniqueParams(b.Params)
 	body := newBatchBody(runID, b)
 	n := body.len()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+rpc, body)

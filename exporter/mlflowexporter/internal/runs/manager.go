@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -63,8 +62,8 @@ func NewManager(store mlflow.Store, set Settings) *Manager {
 }
 
 // Get returns the run for id, finding or creating it. startMs is the start
-// time of a run created now; createTags are set on it at creation.
-func (m *Manager) Get(ctx context.Context, id translate.Identity, startMs int64, createTags []mlflow.Tag) (*Run, error) {
+// time and user the user_id of a run created now.
+func (m *Manager) Get(ctx context.Context, id translate.Identity, startMs int64, user string) (*Run, error) {
 	key := id.Key()
 	if r := m.cached(key); r != nil {
 		return r, nil
@@ -74,7 +73,7 @@ func (m *Manager) Get(ctx context.Context, id translate.Identity, startMs int64,
 	if r := m.cached(key); r != nil {
 		return r, nil
 	}
-	r, err := m.resolve(ctx, id, startMs, createTags)
+	r, err := m.resolve(ctx, id, startMs, user)
 	if err != nil {
 		return nil, err
 	}
@@ -196,15 +195,15 @@ func (m *Manager) Forget(r *Run) {
 	m.mu.Unlock()
 }
 
-func (m *Manager) resolve(ctx context.Context, id translate.Identity, startMs int64, createTags []mlflow.Tag) (*Run, error) {
-	r, err := m.resolveOnce(ctx, id, startMs, createTags)
+func (m *Manager) resolve(ctx context.Context, id translate.Identity, startMs int64, user string) (*Run, error) {
+	r, err := m.resolveOnce(ctx, id, startMs, user)
 	if err != nil && id.RunID == "" && id.ExperimentID == "" && experimentInactive(err) {
 		// The experiment was deleted after its id was cached. Looking it up
 		// by name again restores it, and MLflow restores its runs with it.
 		m.mu.Lock()
 		delete(m.exps, id.ExperimentName)
 		m.mu.Unlock()
-		return m.resolveOnce(ctx, id, startMs, createTags)
+		return m.resolveOnce(ctx, id, startMs, user)
 	}
 	return r, err
 }
@@ -221,7 +220,7 @@ func experimentInactive(err error) bool {
 		strings.Contains(ae.Message, "experiment") && strings.Contains(ae.Message, "'active' state")
 }
 
-func (m *Manager) resolveOnce(ctx context.Context, id translate.Identity, startMs int64, createTags []mlflow.Tag) (*Run, error) {
+func (m *Manager) resolveOnce(ctx context.Context, id translate.Identity, startMs int64, user string) (*Run, error) {
 	if id.RunID != "" {
 		got, err := m.store.GetRun(ctx, id.RunID)
 		if err != nil {
@@ -251,14 +250,18 @@ func (m *Manager) resolveOnce(ctx context.Context, id translate.Identity, startM
 		return m.adoptExisting(ctx, winner(found), id)
 	}
 
-	tags := append(slices.Clone(createTags), mlflow.Tag{Key: RunKeyTag, Value: key})
+	// The run is created with only what identifies it; every other tag goes
+	// through log-batch with the run's data, where a value MLflow refuses
+	// is narrowed down and dropped alone instead of failing the creation
+	// (and with it all of the run's data).
+	tags := []mlflow.Tag{{Key: RunKeyTag, Value: key}}
 	if parentID, err := m.parentID(ctx, id, startMs); err != nil {
 		return nil, err
 	} else if parentID != "" {
 		tags = append(tags, mlflow.Tag{Key: "mlflow.parentRunId", Value: parentID})
 	}
 	created, err := m.store.CreateRun(ctx, mlflow.CreateRunRequest{
-		ExperimentID: expID, RunName: id.RunName, StartTime: startMs, Tags: tags, UserID: userFromTags(tags),
+		ExperimentID: expID, RunName: id.RunName, StartTime: startMs, Tags: tags, UserID: user,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create %s: %w", id, err)
@@ -296,13 +299,16 @@ func (m *Manager) resolveOnce(ctx context.Context, id translate.Identity, startM
 	return r, nil
 }
 
-func userFromTags(tags []mlflow.Tag) string {
+// UserFromTags is the run's user as its tags name it (the last
+// mlflow.user), for runs/create's user_id.
+func UserFromTags(tags []mlflow.Tag) string {
+	user := ""
 	for _, t := range tags {
 		if t.Key == "mlflow.user" {
-			return t.Value
+			user = t.Value
 		}
 	}
-	return ""
+	return user
 }
 
 func (m *Manager) adoptExisting(ctx context.Context, found mlflow.Run, id translate.Identity) (*Run, error) {
@@ -392,7 +398,7 @@ func (m *Manager) parentID(ctx context.Context, id translate.Identity, startMs i
 	if r := m.cached(pid.Key()); r != nil {
 		return r.ID, nil
 	}
-	r, err := m.resolve(ctx, pid, startMs, nil)
+	r, err := m.resolve(ctx, pid, startMs, "")
 	if err != nil {
 		return "", fmt.Errorf("parent %s: %w", pid, err)
 	}
