@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/url"
 	"os"
 	"os/user"
@@ -230,7 +231,7 @@ func (t *Tracker) startRun(ctx context.Context, name string, parent *Run) (*Run,
 	if parent != nil {
 		tags = append(tags, mlflow.Tag{Key: "mlflow.parentRunId", Value: parent.info.RunID})
 	}
-	req := mlflow.CreateRunRequest{ExperimentID: expID, RunName: name, StartTime: t.now().UnixMilli(), Tags: tags, UserID: currentUser()}
+	req := mlflow.CreateRunRequest{ExperimentID: expID, RunName: name, StartTime: t.now().UnixMilli(), Tags: mlflow.UniqueTags(tags), UserID: currentUser()}
 	var created *mlflow.Run
 	err = retry(ctx, func() error {
 		var err error
@@ -312,10 +313,13 @@ func (t *Tracker) systemTags() []mlflow.Tag {
 	if u := currentUser(); u != "" {
 		tags = append(tags, mlflow.Tag{Key: "mlflow.user", Value: u})
 	}
-	for k, v := range t.cfg.Tags {
-		tags = append(tags, mlflow.Tag{Key: k, Value: truncateValue(v, mlflow.MaxTagValueLength)})
+	// Config tags may name a system tag (mlflow.user, say) to override it;
+	// runs/create refuses a repeated key, so each key goes once, the
+	// configured value winning. Sorted: map order must not decide.
+	for _, k := range slices.Sorted(maps.Keys(t.cfg.Tags)) {
+		tags = append(tags, mlflow.Tag{Key: k, Value: truncateValue(t.cfg.Tags[k], mlflow.MaxTagValueLength)})
 	}
-	return tags
+	return mlflow.UniqueTags(tags)
 }
 
 func currentUser() string {
