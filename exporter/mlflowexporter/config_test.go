@@ -65,6 +65,8 @@ func TestLoadConfig(t *testing.T) {
 		assert.Equal(t, "KILLED", cfg.RunIdleEndStatus)
 		assert.True(t, cfg.EndRunsOnShutdown)
 		assert.Equal(t, 100, cfg.DedupWindow)
+		assert.Equal(t, SystemMetricsConfig{Mode: "otel", NodePrefix: "always", LocalHostName: "node-7",
+			AttachWindow: 90 * time.Second, EndCheckInterval: 5 * time.Second}, cfg.SystemMetrics)
 		q := cfg.QueueConfig.Get()
 		assert.Equal(t, 2, q.NumConsumers)
 		assert.Equal(t, int64(5000), q.QueueSize)
@@ -97,6 +99,7 @@ func TestLoadConfig(t *testing.T) {
 		{"basic", ""},
 		{"bad_style", "attribute_key_style"},
 		{"bad_status", "run_idle_end_status"},
+		{"bad_attach_window", "system_metrics.attach_window"},
 		{"databricks", ""}, // supported since the Databricks backend landed
 		{"databricks_relative", "not an absolute workspace path"},
 		{"databricks_profile_conflict", "contradicts"},

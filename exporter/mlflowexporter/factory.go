@@ -56,9 +56,11 @@ func createDefaultConfig() component.Config {
 		RunIdleTimeout:   30 * time.Minute,
 		RunIdleEndStatus: "FINISHED",
 		DedupWindow:      4096,
-		SystemMetrics:    SystemMetricsConfig{Mode: "mlflow", NodePrefix: "auto"},
-		QueueConfig:      configoptional.Some(queue),
-		RetryConfig:      retry,
+		SystemMetrics: SystemMetricsConfig{
+			Mode: "mlflow", NodePrefix: "auto", AttachWindow: 2 * time.Minute, EndCheckInterval: 10 * time.Second,
+		},
+		QueueConfig: configoptional.Some(queue),
+		RetryConfig: retry,
 	}
 }
 

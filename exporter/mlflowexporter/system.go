@@ -2,12 +2,14 @@ package mlflowexporter
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.uber.org/zap"
 
 	"github.com/otelcol-mlflow/otelcol-mlflow/exporter/mlflowexporter/internal/runs"
 	"github.com/otelcol-mlflow/otelcol-mlflow/exporter/mlflowexporter/internal/sysmetrics"
@@ -44,10 +46,7 @@ func (e *mlflowExporter) systemKey(name string, attrs pcommon.Map) string {
 // attachWindow is how recently a run's own telemetry must have come from a
 // host for the host's system metrics to be attached to it.
 func (e *mlflowExporter) attachWindow() time.Duration {
-	if e.cfg.RunIdleTimeout > 0 {
-		return e.cfg.RunIdleTimeout
-	}
-	return 30 * time.Minute
+	return e.cfg.SystemMetrics.AttachWindow
 }
 
 // exportSystem writes one host resource's values into every active run on
@@ -63,6 +62,12 @@ func (e *mlflowExporter) exportSystem(ctx context.Context, rm pmetric.ResourceMe
 	targets, hostCounts := e.runs.RunsOnHost(host, e.now().Add(-e.attachWindow()))
 	var errs []error
 	for i, r := range targets {
+		if ended, err := e.runs.EndedElsewhere(ctx, r, e.cfg.SystemMetrics.EndCheckInterval); err != nil {
+			// The write below meets the same outage and is retried.
+			e.logger.Debug("Could not check whether a run ended", zap.Error(err))
+		} else if ended {
+			continue
+		}
 		if err := e.writeSystem(ctx, r, snap, hostCounts[i]); err != nil {
 			errs = append(errs, err)
 		}
@@ -105,10 +110,11 @@ func (e *mlflowExporter) writeSystem(ctx context.Context, r *runs.Run, snap *sys
 		e.tel.duplicates.Add(ctx, int64(pst.Duplicates))
 	}
 	if err := e.write(ctx, r, batch); err != nil {
-		if err == errRunGone {
+		if errors.Is(err, errRunGone) {
 			e.runs.Forget(r)
 		}
 		return err
 	}
+	e.runs.NoteSystemPoint(r, snap.TsMs)
 	return nil
 }

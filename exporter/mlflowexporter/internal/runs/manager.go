@@ -409,8 +409,12 @@ func (m *Manager) parentID(ctx context.Context, id translate.Identity, startMs i
 	return r.ID, nil
 }
 
-// End ends r with status at endMs.
+// End ends r with status at endMs, or at its newest system point when
+// that is later, so that no host metric lies after the run's end.
 func (m *Manager) End(ctx context.Context, r *Run, status mlflow.RunStatus, endMs int64) error {
+	m.mu.Lock()
+	endMs = max(endMs, r.lastSystemMs)
+	m.mu.Unlock()
 	if _, err := m.store.UpdateRun(ctx, mlflow.UpdateRunRequest{RunID: r.ID, Status: status, EndTime: endMs}); err != nil {
 		return fmt.Errorf("end run %q with %s: %w", r.ID, status, err)
 	}
@@ -445,7 +449,9 @@ func (m *Manager) EndIdle(ctx context.Context) (int, error) {
 		r.Lock()
 		err := m.store.LogBatch(ctx, r.ID, mlflow.Batch{Tags: []mlflow.Tag{{Key: EndReasonTag, Value: EndReasonIdle}}})
 		if err == nil {
-			end := r.lastPointMs
+			m.mu.Lock()
+			end := max(r.lastPointMs, r.lastSystemMs)
+			m.mu.Unlock()
 			if end == 0 {
 				end = m.set.Now().UnixMilli()
 			}
@@ -476,7 +482,9 @@ func (m *Manager) EndAll(ctx context.Context, status mlflow.RunStatus) error {
 	m.mu.Unlock()
 	var errs []error
 	for _, r := range open {
+		m.mu.Lock()
 		end := r.lastPointMs
+		m.mu.Unlock()
 		if end == 0 {
 			end = m.set.Now().UnixMilli()
 		}
@@ -492,6 +500,45 @@ func (m *Manager) Len() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return len(m.runs)
+}
+
+// NoteSystemPoint records that a host point at tsMs was written into r.
+// Unlike Touch it does not keep the run alive: host metrics are not the
+// run's own data.
+func (m *Manager) NoteSystemPoint(r *Run, tsMs int64) {
+	m.mu.Lock()
+	r.lastSystemMs = max(r.lastSystemMs, tsMs)
+	m.mu.Unlock()
+}
+
+// EndedElsewhere asks the backend, at most once per every, whether r was
+// ended there (mlflow.end_run(), the UI, the tracking API's own update) and
+// if so marks it ended, so that host metrics stop going into it. MLflow
+// accepts data for finished runs, so nothing else would tell.
+func (m *Manager) EndedElsewhere(ctx context.Context, r *Run, every time.Duration) (bool, error) {
+	now := m.set.Now()
+	m.mu.Lock()
+	ended, due := r.ended, every > 0 && now.Sub(r.lastEndCheck) >= every
+	if due {
+		r.lastEndCheck = now
+	}
+	m.mu.Unlock()
+	if ended || !due {
+		return ended, nil
+	}
+	got, err := m.store.GetRun(ctx, r.ID)
+	if err != nil {
+		return false, fmt.Errorf("check status of run %q: %w", r.ID, err)
+	}
+	if !got.Info.Status.Terminal() && got.Info.LifecycleStage != mlflow.LifecycleDeleted {
+		return false, nil
+	}
+	m.mu.Lock()
+	r.ended = true
+	m.mu.Unlock()
+	m.set.Logger.Info("MLflow run ended outside the collector; no more system metrics go into it",
+		zap.String("run_id", r.ID), zap.String("status", string(got.Info.Status)))
+	return true, nil
 }
 
 // Observe records where the run's own telemetry came from. pid 0 means none.

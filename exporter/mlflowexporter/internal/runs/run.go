@@ -48,6 +48,12 @@ type Run struct {
 	lastSeen    time.Time
 	lastPointMs int64
 	ended       bool
+	// lastSystemMs is the newest host point written into the run: the run
+	// must not end before it (an end time earlier than its system metrics
+	// would chart them after the run). lastEndCheck is when the backend was
+	// last asked whether the run ended there.
+	lastSystemMs int64
+	lastEndCheck time.Time
 
 	// Until verifyUntil the run is checked against concurrent duplicates
 	// (see Manager.Converge); guarded by the run's own lock.
