@@ -46,7 +46,7 @@ func (r *Run) LogArtifact(ctx context.Context, localPath, artifactDir string) er
 	if err := r.checkOpen(); err != nil {
 		return err
 	}
-	if _, err := r.upload(ctx, localPath, strings.Trim(artifactDir, "/")); err != nil {
+	if _, err := r.upload(ctx, &r.info, localPath, strings.Trim(artifactDir, "/")); err != nil {
 		return fmt.Errorf("tracking: log artifact %s: %w", localPath, err)
 	}
 	return nil
@@ -57,19 +57,25 @@ func (r *Run) LogArtifactBytes(ctx context.Context, data []byte, artifactPath st
 	if err := r.checkOpen(); err != nil {
 		return err
 	}
+	return r.uploadBytes(ctx, &r.info, data, artifactPath)
+}
+
+// uploadBytes writes data to artifactPath under to's artifact URI (the
+// run's, or an MLflow 3 logged model's).
+func (r *Run) uploadBytes(ctx context.Context, to *mlflow.RunInfo, data []byte, artifactPath string) error {
 	a, err := r.artifactStore()
 	if err != nil {
 		return err
 	}
-	if err := a.UploadArtifact(ctx, &r.info, artifactPath, mlflow.BytesSource(data)); err != nil {
+	if err := a.UploadArtifact(ctx, to, artifactPath, mlflow.BytesSource(data)); err != nil {
 		return fmt.Errorf("tracking: log artifact %s: %w", artifactPath, err)
 	}
 	return nil
 }
 
-// upload sends a file or a directory tree and returns the artifact paths
-// written.
-func (r *Run) upload(ctx context.Context, localPath, artifactDir string) ([]string, error) {
+// upload sends a file or a directory tree under to's artifact URI and
+// returns the artifact paths written.
+func (r *Run) upload(ctx context.Context, to *mlflow.RunInfo, localPath, artifactDir string) ([]string, error) {
 	a, err := r.artifactStore()
 	if err != nil {
 		return nil, err
@@ -89,7 +95,7 @@ func (r *Run) upload(ctx context.Context, localPath, artifactDir string) ([]stri
 		if err != nil {
 			return nil, err
 		}
-		if err := a.UploadArtifact(ctx, &r.info, dst, src); err != nil {
+		if err := a.UploadArtifact(ctx, to, dst, src); err != nil {
 			return nil, err
 		}
 		return []string{dst}, nil
@@ -121,7 +127,7 @@ func (r *Run) upload(ctx context.Context, localPath, artifactDir string) ([]stri
 			errs = append(errs, err)
 			return nil
 		}
-		if err := a.UploadArtifact(ctx, &r.info, dst, src); err != nil {
+		if err := a.UploadArtifact(ctx, to, dst, src); err != nil {
 			errs = append(errs, err)
 			return nil
 		}
@@ -159,29 +165,60 @@ func Flavor(name string, fields map[string]any) ModelOption {
 
 // ModelInfo describes a logged model.
 type ModelInfo struct {
-	ArtifactPath string   // <name>
-	ModelURI     string   // runs:/<run id>/<name>
-	Source       string   // the run's artifact URI + /<name>, what the registry records
-	UUID         string   // model_uuid in MLmodel
-	Files        []string // artifact paths uploaded, MLmodel included
+	ArtifactPath string // <name>
+	// ModelURI is what MLflow loads the model by: models:/<model id> on an
+	// MLflow 3 server, runs:/<run id>/<name> before.
+	ModelURI string
+	// Source is what the registry records: models:/<model id> on MLflow 3,
+	// the run's artifact URI + /<name> before.
+	Source string
+	// ModelID is the MLflow 3 logged model's id ("m-..."), "" on servers
+	// before 3.0.
+	ModelID string
+	// ArtifactURI is where Files lie: the logged model's artifact URI on
+	// MLflow 3 (<experiment>/models/<model id>/artifacts), the run's
+	// artifact URI + /<name> before.
+	ArtifactURI string
+	UUID        string   // model_uuid in MLmodel (the model id on MLflow 3)
+	Files       []string // artifact paths uploaded, MLmodel included
 	// Version is the registered version, nil without RegisterAs.
 	Version *restclient.ModelVersion
 }
 
-// mlmodel is the MLmodel descriptor, fields in MLflow's order.
+// mlmodel is the MLmodel descriptor, fields in MLflow's (sorted) order.
 type mlmodel struct {
 	ArtifactPath   string                    `yaml:"artifact_path" json:"artifact_path"`
 	Flavors        map[string]map[string]any `yaml:"flavors" json:"flavors"`
+	ModelID        string                    `yaml:"model_id,omitempty" json:"model_id,omitempty"`
 	ModelUUID      string                    `yaml:"model_uuid" json:"model_uuid"`
 	RunID          string                    `yaml:"run_id" json:"run_id"`
 	UTCTimeCreated string                    `yaml:"utc_time_created" json:"utc_time_created"`
 }
 
-// LogModel uploads a model file or directory under <name>/, adds an MLmodel
-// descriptor unless the directory has one, records the model in the run
-// (tag mlflow.log-model.history, which the UI lists) and, with RegisterAs,
-// registers it as a new model version. A failed upload fails the call
-// (after the artifact store's retries) and nothing is registered.
+// loggedModels is the MLflow 3 logged-model API; the REST client has it.
+// LogModel uses it when the registry has it and the server answers it.
+type loggedModels interface {
+	CreateLoggedModel(ctx context.Context, r restclient.CreateLoggedModelRequest) (*restclient.LoggedModel, error)
+	FinalizeLoggedModel(ctx context.Context, modelID, status string) (*restclient.LoggedModel, error)
+	LogOutputs(ctx context.Context, runID string, models []restclient.ModelOutput) error
+}
+
+// LogModel uploads a model file or directory and adds an MLmodel descriptor
+// unless the directory has one. With RegisterAs it then registers the model
+// as a new version of a registered model (created when absent). A failed
+// upload fails the call (after the artifact store's retries) and nothing is
+// registered.
+//
+// On an MLflow 3 server it does what MLflow 3's log_model does: it creates a
+// logged model (POST logged-models) named name with the run as its source,
+// records it as an output of the run (runs/outputs, which the UI lists),
+// uploads the files to the logged model's artifact location, finalizes it
+// LOGGED_MODEL_READY (LOGGED_MODEL_UPLOAD_FAILED when an upload failed) and
+// registers source models:/<model id> with model_id. Servers before 3.0
+// answer logged-models with 404, and then the MLflow 2 way is taken: the
+// files go under <name>/ in the run's artifacts, the run's
+// mlflow.log-model.history tag records the model, and the registered source
+// is the run's artifact URI + /<name>.
 func (r *Run) LogModel(ctx context.Context, localPath, name string, opts ...ModelOption) (*ModelInfo, error) {
 	if err := r.checkOpen(); err != nil {
 		return nil, err
@@ -197,42 +234,55 @@ func (r *Run) LogModel(ctx context.Context, localPath, name string, opts ...Mode
 	if err != nil {
 		return nil, fmt.Errorf("tracking: log model: %w", err)
 	}
-	files, err := r.upload(ctx, localPath, name)
-	if err != nil {
+	if _, err := r.artifactStore(); err != nil {
 		return nil, fmt.Errorf("tracking: log model %q: %w", name, err)
 	}
-	info := &ModelInfo{
-		ArtifactPath: name,
-		ModelURI:     "runs:/" + r.info.RunID + "/" + name,
-		Source:       strings.TrimSuffix(r.info.ArtifactURI, "/") + "/" + name,
-		Files:        files,
+	lm, err := r.createLoggedModel(ctx, name)
+	if err != nil {
+		return nil, err
 	}
+	info := &ModelInfo{ArtifactPath: name}
 	desc := mlmodel{ArtifactPath: name, RunID: r.info.RunID, UTCTimeCreated: r.t.now().UTC().Format("2006-01-02 15:04:05.000000")}
-	hasMLmodel := fi.IsDir() && fileExists(filepath.Join(localPath, mlmodelFile))
-	if hasMLmodel {
-		info.UUID = readModelUUID(filepath.Join(localPath, mlmodelFile))
+	// to is where the files go; dir is their folder under it.
+	to, dir := &r.info, name
+	if lm != nil {
+		target := r.info
+		target.ArtifactURI = lm.ArtifactURI
+		to, dir = &target, ""
+		info.ModelID = lm.ModelID
+		info.ModelURI = "models:/" + lm.ModelID
+		info.Source = info.ModelURI
+		info.ArtifactURI = lm.ArtifactURI
+		desc.ArtifactPath, desc.ModelID = lm.ArtifactURI, lm.ModelID
 	} else {
-		desc.ModelUUID = newHexID()
-		info.UUID = desc.ModelUUID
-		fields := map[string]any{"go_version": runtime.Version()}
-		if !fi.IsDir() {
-			fields["data"] = filepath.Base(localPath)
-		}
-		for k, v := range o.flavorFields {
-			fields[k] = v
-		}
-		desc.Flavors = map[string]map[string]any{o.flavor: fields}
-		data, err := yaml.Marshal(desc)
-		if err != nil {
-			return nil, fmt.Errorf("tracking: log model %q: MLmodel: %w", name, err)
-		}
-		dst := name + "/" + mlmodelFile
-		if err := r.LogArtifactBytes(ctx, data, dst); err != nil {
-			return nil, fmt.Errorf("tracking: log model %q: %w", name, err)
-		}
-		info.Files = append(info.Files, dst)
+		info.ModelURI = "runs:/" + r.info.RunID + "/" + name
+		info.Source = strings.TrimSuffix(r.info.ArtifactURI, "/") + "/" + name
+		info.ArtifactURI = info.Source
 	}
-	if err := r.recordModel(ctx, desc, info.UUID); err != nil {
+	files, err := r.upload(ctx, to, localPath, dir)
+	info.Files = files
+	if err == nil {
+		err = r.writeMLmodel(ctx, to, localPath, fi, dir, &desc, o, info)
+	}
+	if err != nil {
+		if lm != nil {
+			// Best effort: the upload error is what the caller needs.
+			_ = retry(ctx, func() error {
+				_, err := r.t.registry.(loggedModels).FinalizeLoggedModel(ctx, lm.ModelID, restclient.LoggedModelUploadFailed)
+				return err
+			})
+		}
+		return nil, fmt.Errorf("tracking: log model %q: %w", name, err)
+	}
+	if lm != nil {
+		err := retry(ctx, func() error {
+			_, err := r.t.registry.(loggedModels).FinalizeLoggedModel(ctx, lm.ModelID, restclient.LoggedModelReady)
+			return err
+		})
+		if err != nil {
+			return info, fmt.Errorf("tracking: log model %q: %w", name, err)
+		}
+	} else if err := r.recordModel(ctx, desc, info.UUID); err != nil {
 		return info, err
 	}
 	if o.register != "" {
@@ -243,6 +293,84 @@ func (r *Run) LogModel(ctx context.Context, localPath, name string, opts ...Mode
 		info.Version = v
 	}
 	return info, nil
+}
+
+// createLoggedModel creates the MLflow 3 logged model for a LogModel call
+// and links it to the run; it returns nil without an error when the
+// registry has no logged-model API or the server answers that it has none
+// (MLflow before 3.0), so the caller falls back to the MLflow 2 way.
+func (r *Run) createLoggedModel(ctx context.Context, name string) (*restclient.LoggedModel, error) {
+	api, ok := r.t.registry.(loggedModels)
+	if !ok {
+		return nil, nil
+	}
+	var lm *restclient.LoggedModel
+	err := retry(ctx, func() error {
+		var err error
+		lm, err = api.CreateLoggedModel(ctx, restclient.CreateLoggedModelRequest{
+			ExperimentID: r.info.ExperimentID, Name: loggedModelName(name), SourceRunID: r.info.RunID,
+		})
+		return err
+	})
+	switch {
+	case restclient.IsEndpointMissing(err):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("tracking: log model %q: %w", name, err)
+	case lm.ModelID == "" || lm.ArtifactURI == "":
+		return nil, fmt.Errorf("tracking: log model %q: the server created a logged model without id or artifact location", name)
+	}
+	err = retry(ctx, func() error {
+		return api.LogOutputs(ctx, r.info.RunID, []restclient.ModelOutput{{ModelID: lm.ModelID, Step: 0}})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("tracking: log model %q: link logged model %s to the run: %w", name, lm.ModelID, err)
+	}
+	return lm, nil
+}
+
+// loggedModelName is name with the characters MLflow 3 refuses in a logged
+// model's name (/ : . % " ') replaced by '_'.
+func loggedModelName(name string) string {
+	return strings.Map(func(c rune) rune {
+		if strings.ContainsRune(`/:.%"'`, c) {
+			return '_'
+		}
+		return c
+	}, name)
+}
+
+// writeMLmodel uploads the MLmodel descriptor unless the model directory
+// brings its own, and sets info.UUID.
+func (r *Run) writeMLmodel(ctx context.Context, to *mlflow.RunInfo, localPath string, fi os.FileInfo, dir string, desc *mlmodel, o modelOptions, info *ModelInfo) error {
+	if fi.IsDir() && fileExists(filepath.Join(localPath, mlmodelFile)) {
+		info.UUID = readModelUUID(filepath.Join(localPath, mlmodelFile))
+		return nil
+	}
+	desc.ModelUUID = newHexID()
+	if desc.ModelID != "" {
+		// MLflow 3 writes the logged model's id as the model's uuid.
+		desc.ModelUUID = desc.ModelID
+	}
+	info.UUID = desc.ModelUUID
+	fields := map[string]any{"go_version": runtime.Version()}
+	if !fi.IsDir() {
+		fields["data"] = filepath.Base(localPath)
+	}
+	for k, v := range o.flavorFields {
+		fields[k] = v
+	}
+	desc.Flavors = map[string]map[string]any{o.flavor: fields}
+	data, err := yaml.Marshal(desc)
+	if err != nil {
+		return fmt.Errorf("MLmodel: %w", err)
+	}
+	dst := mlflow.JoinArtifactPath(dir, mlmodelFile)
+	if err := r.uploadBytes(ctx, to, data, dst); err != nil {
+		return err
+	}
+	info.Files = append(info.Files, dst)
+	return nil
 }
 
 func fileExists(p string) bool {
@@ -314,6 +442,7 @@ func (r *Run) register(ctx context.Context, o modelOptions, info *ModelInfo) (*r
 		var err error
 		v, err = reg.CreateModelVersion(ctx, restclient.CreateModelVersionRequest{
 			Name: o.register, Source: info.Source, RunID: r.info.RunID, Description: o.description,
+			ModelID: info.ModelID,
 		})
 		return err
 	})

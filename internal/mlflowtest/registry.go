@@ -38,20 +38,28 @@ type modelVersion struct {
 	description string
 	created     int64
 	tags        []mlflow.Tag
+	modelID     string
 }
 
-// registry is the registry's state, guarded by Server.mu.
+// registry is the registry's state, guarded by Server.mu. With v3 the
+// server also has MLflow 3's logged models (logged_models.go).
 type registry struct {
-	models map[string]*registeredModel
+	models       map[string]*registeredModel
+	v3           bool
+	loggedModels map[string]*loggedModel
+	outputs      map[string][]LoggedModelOutput // run id -> runs/outputs
 }
 
-// registryRoute recognises registry paths, which the tracking router does
-// not know.
+// registryRoute recognises registry and MLflow 3 logged-model paths, which
+// the tracking router does not know.
 func registryRoute(p string) (routeInfo, bool) {
 	for _, prefix := range []string{"/api/2.0/mlflow/", "/ajax-api/2.0/mlflow/"} {
 		if rpc, ok := strings.CutPrefix(p, prefix); ok {
 			if m, ok := registryMethods[rpc]; ok {
 				return routeInfo{rpc: rpc, methods: m}, true
+			}
+			if rt, ok := loggedModelRoute(rpc); ok {
+				return rt, true
 			}
 		}
 	}
@@ -60,11 +68,19 @@ func registryRoute(p string) (routeInfo, bool) {
 
 func isRegistryRPC(rpc string) bool {
 	_, ok := registryMethods[rpc]
-	return ok
+	return ok || isLoggedModelRPC(rpc)
 }
 
 // serveRegistry answers a registry RPC: method check, arguments, handler.
 func (s *Server) serveRegistry(w http.ResponseWriter, r *http.Request, rt routeInfo, body []byte) {
+	s.mu.Lock()
+	v3 := s.reg.v3
+	s.mu.Unlock()
+	if isLoggedModelRPC(rt.rpc) && !v3 {
+		// An MLflow 2 server has no such route.
+		writeNotFound(w)
+		return
+	}
 	if !slices.Contains(rt.methods, r.Method) {
 		w.Header().Set("Allow", strings.Join(rt.methods, ", "))
 		writeHTML(w, http.StatusMethodNotAllowed, "405 Method Not Allowed", "Method Not Allowed", "The method is not allowed for the requested URL.")
@@ -74,7 +90,11 @@ func (s *Server) serveRegistry(w http.ResponseWriter, r *http.Request, rt routeI
 	var resp any
 	if aerr == nil {
 		s.mu.Lock()
-		resp, aerr = s.handleRegistry(rt.rpc, obj)
+		if isLoggedModelRPC(rt.rpc) {
+			resp, aerr = s.handleLoggedModel(r.Method, rt, obj)
+		} else {
+			resp, aerr = s.handleRegistry(rt.rpc, obj)
+		}
 		s.mu.Unlock()
 	}
 	if aerr != nil {
@@ -180,6 +200,7 @@ func (s *Server) handleRegistry(rpc string, obj []byte) (any, *mlflow.APIError) 
 			RunID       optString `json:"run_id"`
 			Description optString `json:"description"`
 			Tags        []wireKV  `json:"tags"`
+			ModelID     optString `json:"model_id"`
 		}
 		if err := decode(obj, &req); err != nil {
 			return nil, err
@@ -190,11 +211,34 @@ func (s *Server) handleRegistry(rpc string, obj []byte) (any, *mlflow.APIError) 
 		case req.Source.Value == "":
 			return nil, missing("source")
 		}
+		if !s.reg.v3 {
+			// MLflow 2's CreateModelVersion has no model_id field.
+			req.ModelID = optString{}
+		}
+		// MLflow 3 validates a source against its logged model when model_id
+		// is given (only local paths are checked for containment), and
+		// resolves a models:/<id> source to that model's run.
+		var lm *loggedModel
+		if id := req.ModelID.Value; id != "" {
+			var err *mlflow.APIError
+			if lm, err = s.loggedModel(id); err != nil {
+				return nil, err
+			}
+		}
+		if id, ok := parseModelsURI(req.Source.Value); ok && s.reg.v3 {
+			src, err := s.loggedModel(id)
+			if err != nil {
+				return nil, mlflow.NewError(mlflow.ErrorCodeInvalidParameterValue, "Unable to fetch model from model URI source artifact location '%s'.Error: %s", req.Source.Value, err.Message)
+			}
+			if req.RunID.Value == "" {
+				req.RunID = optString{Set: true, Value: src.sourceRunID}
+			}
+		}
 		m, ok := s.reg.models[req.Name.Value]
 		if !ok {
 			return nil, modelNotFound(req.Name.Value)
 		}
-		if id := req.RunID.Value; id != "" {
+		if id := req.RunID.Value; id != "" && lm == nil && !strings.HasPrefix(req.Source.Value, "models:/") {
 			// MLflow checks that a run's model source lies inside that
 			// run's artifacts, so a version cannot point at another run.
 			run, err := s.st.run(id)
@@ -209,9 +253,12 @@ func (s *Server) handleRegistry(rpc string, obj []byte) (any, *mlflow.APIError) 
 		}
 		now := s.nowMs()
 		v := &modelVersion{version: len(m.versions) + 1, source: req.Source.Value, runID: req.RunID.Value,
-			description: req.Description.Value, created: now, tags: kvTags(req.Tags)}
+			description: req.Description.Value, created: now, tags: kvTags(req.Tags), modelID: req.ModelID.Value}
 		m.versions = append(m.versions, v)
 		m.updated = now
+		if lm != nil {
+			lm.addModelVersionTag(m.name, v.version)
+		}
 		return map[string]any{"model_version": m.outVersion(v)}, nil
 
 	case "model-versions/get":
