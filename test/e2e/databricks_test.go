@@ -30,6 +30,7 @@ import (
 // collector creates under an absolute experiment path, and in a run a
 // notebook started itself (mlflow.run.id).
 func TestDatabricksOAuthM2M(t *testing.T) {
+	skipOnRealServer(t, "needs the Databricks fake: OAuth M2M tokens, rate limits and request records of a fake workspace")
 	const (
 		clientID = "e2e-service-principal"
 		secret   = "e2e-sp-secret-value"

@@ -13,32 +13,19 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	otelmetric "go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/sdk/resource"
-
-	"github.com/otelcol-mlflow/otelcol-mlflow/internal/mlflow"
-	"github.com/otelcol-mlflow/otelcol-mlflow/internal/mlflowtest"
 )
 
-func serverExporterConfig(url string) string {
+func serverExporterConfig(url, experiment string) string {
 	return indent(4, fmt.Sprintf(`
 tracking_uri: %s
-experiment_name: e2e
+experiment_name: %s
 sending_queue:
   batch:
     flush_timeout: 100ms
 retry_on_failure:
   initial_interval: 100ms
   max_interval: 1s
-`, url))
-}
-
-func runsByName(srv *mlflowtest.Server) map[string]mlflow.Run {
-	out := map[string]mlflow.Run{}
-	for _, r := range srv.Runs() {
-		if r.Info.LifecycleStage == mlflow.LifecycleActive {
-			out[r.Info.RunName] = r
-		}
-	}
-	return out
+`, url, experiment))
 }
 
 func kv[T ~struct{ Key, Value string }](items []T) map[string]string {
@@ -99,8 +86,9 @@ func (j *trainingJob) flush(t *testing.T, s *Sender) {
 }
 
 func TestOTLPFromGoSDKLandsInMLflowServer(t *testing.T) {
-	srv := mlflowtest.Start(t)
-	c := StartCollector(t, BaseConfig, map[string]string{"exporter": serverExporterConfig(srv.URL())})
+	srv := startMLflow(t)
+	exp := srv.Experiment("sdk")
+	c := StartCollector(t, BaseConfig, map[string]string{"exporter": serverExporterConfig(srv.URL(), exp)})
 
 	cases := []struct {
 		proto Protocol
@@ -112,6 +100,8 @@ func TestOTLPFromGoSDKLandsInMLflowServer(t *testing.T) {
 		// exporter must write each step once.
 		{GRPC, "grpc-cumulative", false, "FINISHED"},
 		{HTTP, "http-delta", true, "FAILED"},
+		{GRPC, "grpc-delta", true, "KILLED"},
+		{HTTP, "http-cumulative", false, "FINISHED"},
 	}
 	jobs := map[string]*trainingJob{}
 	for _, tc := range cases {
@@ -131,24 +121,27 @@ func TestOTLPFromGoSDKLandsInMLflowServer(t *testing.T) {
 		jobs[tc.run] = j
 	}
 
-	eventually(t, 15*time.Second, "both runs ended", func() bool {
-		rs := runsByName(srv)
-		return rs["grpc-cumulative"].Info.Status == mlflow.RunStatusFinished && rs["http-delta"].Info.Status == mlflow.RunStatusFailed
+	eventually(t, 30*time.Second, "every run ended with its status", func() bool {
+		rs := srv.runsByName()
+		for _, tc := range cases {
+			if string(rs[tc.run].Info.Status) != tc.end {
+				return false
+			}
+		}
+		return true
 	})
 
-	exps := srv.Experiments()
-	var expID string
-	for _, e := range exps {
-		if e.Name == "e2e" {
-			expID = e.ID
-		}
-	}
-	require.NotEmpty(t, expID, "experiment e2e created")
-	rs := runsByName(srv)
-	require.Len(t, rs, 2, "exactly the two runs")
+	expID := srv.ExperimentID(exp)
+	require.NotEmpty(t, expID, "experiment %s created", exp)
+	rs := srv.runsByName()
+	require.Len(t, rs, len(cases), "exactly one run per case")
+	require.Len(t, srv.Runs(), len(cases), "no run created twice, deleted or not")
 	for _, tc := range cases {
 		t.Run(tc.run, func(t *testing.T) {
-			r := rs[tc.run]
+			// runs/get, not the search result: the run as a client reads it.
+			fromGet, err := srv.GetRun(rs[tc.run].Info.RunID)
+			require.NoError(t, err)
+			r := *fromGet
 			assert.Equal(t, expID, r.Info.ExperimentID)
 			assert.Equal(t, map[string]string{"learning_rate": "0.001", "batch_size": "32", "best_epoch": "2"}, kv(r.Data.Params))
 			tags := kv(r.Data.Tags)

@@ -75,14 +75,26 @@ service:
 // as outages of minutes, and retries that never give up.
 // persistent puts the queue on disk (file_storage); extra is appended.
 func relVars(t testing.TB, trackingURI string, persistent bool, extra string) map[string]string {
+	return relVarsExp(t, trackingURI, "reliability", persistent, extra)
+}
+
+// relVarsExp is relVars writing to the named experiment.
+func relVarsExp(t testing.TB, trackingURI, experiment string, persistent bool, extra string) map[string]string {
 	storage := ""
+	timeout := "1s"
+	if realMLflowURI() != "" {
+		// A real server on sqlite, on a shared machine, can take longer
+		// than a second; the tests that time out on purpose use the test
+		// server.
+		timeout = "10s"
+	}
 	if persistent {
 		storage = "\n  storage: file_storage"
 	}
 	exp := fmt.Sprintf(`
 tracking_uri: %s
-experiment_name: reliability
-timeout: 1s
+experiment_name: %s
+timeout: %s
 sending_queue:
   num_consumers: 1%s
   batch:
@@ -91,7 +103,7 @@ retry_on_failure:
   initial_interval: 50ms
   max_interval: 400ms
   max_elapsed_time: 0
-`, trackingURI, storage) + extra
+`, trackingURI, experiment, timeout, storage) + extra
 	return map[string]string{"exporter": indent(4, exp), "zpages": fmt.Sprint(freePort(t))}
 }
 
@@ -271,7 +283,7 @@ func (st *stream) mustSend(t testing.TB, n int) {
 }
 
 // activeRuns returns the active runs named name.
-func activeRuns(srv *mlflowtest.Server, name string) []mlflow.Run {
+func activeRuns(srv runStore, name string) []mlflow.Run {
 	var out []mlflow.Run
 	for _, r := range srv.Runs() {
 		if r.Info.LifecycleStage == mlflow.LifecycleActive && r.Info.RunName == name {
@@ -286,7 +298,7 @@ func activeRuns(srv *mlflowtest.Server, name string) []mlflow.Run {
 // no step that was never sent, the value that step was sent with, and
 // (with ordered, for one sender) timestamps that do not go backwards as
 // steps grow. It returns "" when all holds, else what does not.
-func landed(srv *mlflowtest.Server, name string, acked []int, ordered bool) string {
+func landed(srv runStore, name string, acked []int, ordered bool) string {
 	rs := activeRuns(srv, name)
 	if len(rs) != 1 {
 		return fmt.Sprintf("%d active runs named %q, want 1", len(rs), name)
@@ -336,7 +348,7 @@ func landed(srv *mlflowtest.Server, name string, acked []int, ordered bool) stri
 }
 
 // awaitLanded waits until landed holds, failing with its last complaint.
-func awaitLanded(t testing.TB, srv *mlflowtest.Server, name string, acked []int, ordered bool, timeout time.Duration) mlflow.Run {
+func awaitLanded(t testing.TB, srv runStore, name string, acked []int, ordered bool, timeout time.Duration) mlflow.Run {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {

@@ -29,9 +29,9 @@ func postOTLP(t testing.TB, c *Collector, md pmetric.Metrics) {
 	require.Equal(t, http.StatusOK, resp.StatusCode, "receiver refused the export")
 }
 
-// mlflowPost calls the test server's REST API directly, as a user
+// mlflowPost calls the tracking server's REST API directly, as a user
 // deleting a run or an experiment in the UI would.
-func mlflowPost(t testing.TB, srv *flakyMLflow, rpc, body string) {
+func mlflowPost(t testing.TB, srv *mlflowBackend, rpc, body string) {
 	t.Helper()
 	resp, err := http.Post(srv.URL()+"/api/2.0/mlflow/"+rpc, "application/json", strings.NewReader(body))
 	require.NoError(t, err)
@@ -76,8 +76,8 @@ func (b *badInput) gauge(name string, v float64, step int64, ts time.Time, attrs
 // once. Then the run and later the experiment are deleted under the
 // collector, which keeps writing into a new run of the same identity.
 func TestReliabilityBadInputRestLands(t *testing.T) {
-	srv := startFlakyMLflow(t)
-	c := StartCollector(t, ReliabilityConfig, relVars(t, srv.URL(), false, ""))
+	srv := startMLflow(t)
+	c := StartCollector(t, ReliabilityConfig, relVarsExp(t, srv.URL(), srv.Experiment("bad-input"), false, ""))
 	now := time.Now()
 	b := newBadInput("bad-input", map[string]string{"lr": "0.1", "empty": "", "huge": strings.Repeat("p", 10000)})
 	for s := range 5 {
@@ -123,11 +123,11 @@ func TestReliabilityBadInputRestLands(t *testing.T) {
 	postOTLP(t, c, b.md)
 
 	eventually(t, 15*time.Second, "the good points", func() bool {
-		rs := activeRuns(srv.Server, "bad-input")
+		rs := activeRuns(srv, "bad-input")
 		return len(rs) == 1 && len(srv.MetricHistory(rs[0].Info.RunID, "loss")) == 5 &&
 			len(srv.MetricHistory(rs[0].Info.RunID, "future_ts")) == 1
 	})
-	run := activeRuns(srv.Server, "bad-input")[0]
+	run := activeRuns(srv, "bad-input")[0]
 	id := run.Info.RunID
 	for _, k := range []string{"nan", "pinf", "ninf", "zero_ts"} {
 		assert.Len(t, srv.MetricHistory(id, k), 1, k)
@@ -136,7 +136,7 @@ func TestReliabilityBadInputRestLands(t *testing.T) {
 	zero := srv.MetricHistory(id, "zero_ts")[0].Timestamp
 	assert.InDelta(t, now.UnixMilli(), zero, float64(time.Minute.Milliseconds()), "timestamp 0 becomes the time of receipt")
 	keys := map[string]bool{}
-	for _, m := range activeRuns(srv.Server, "bad-input")[0].Data.Metrics {
+	for _, m := range activeRuns(srv, "bad-input")[0].Data.Metrics {
 		keys[m.Key] = true
 	}
 	for k := range keys {
@@ -167,19 +167,19 @@ func TestReliabilityBadInputRestLands(t *testing.T) {
 	b2.gauge("loss", 0.1, 5, time.Now(), nil)
 	postOTLP(t, c, b2.md)
 	eventually(t, 15*time.Second, "a new run after the deletion", func() bool {
-		rs := activeRuns(srv.Server, "bad-input")
+		rs := activeRuns(srv, "bad-input")
 		return len(rs) == 1 && rs[0].Info.RunID != id && len(srv.MetricHistory(rs[0].Info.RunID, "loss")) == 1
 	})
 
 	// The experiment is deleted: it is restored (MLflow keeps the name of
 	// a deleted experiment), and with it its runs.
-	expID := activeRuns(srv.Server, "bad-input")[0].Info.ExperimentID
+	expID := activeRuns(srv, "bad-input")[0].Info.ExperimentID
 	mlflowPost(t, srv, "experiments/delete", fmt.Sprintf(`{"experiment_id":%q}`, expID))
 	b3 := newBadInput("bad-input", nil)
 	b3.gauge("loss", 0.05, 6, time.Now(), nil)
 	postOTLP(t, c, b3.md)
 	eventually(t, 15*time.Second, "step 6 lands after the experiment was deleted", func() bool {
-		for _, r := range activeRuns(srv.Server, "bad-input") {
+		for _, r := range activeRuns(srv, "bad-input") {
 			for _, m := range srv.MetricHistory(r.Info.RunID, "loss") {
 				if m.Step == 6 {
 					return true
@@ -192,7 +192,7 @@ func TestReliabilityBadInputRestLands(t *testing.T) {
 	// individually above too; step 6 goes to one of them, the one every
 	// collector picks (earliest start), and no new run is created.
 	var with6 []string
-	for _, r := range activeRuns(srv.Server, "bad-input") {
+	for _, r := range activeRuns(srv, "bad-input") {
 		for _, m := range srv.MetricHistory(r.Info.RunID, "loss") {
 			if m.Step == 6 {
 				with6 = append(with6, r.Info.RunID)

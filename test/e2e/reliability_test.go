@@ -40,6 +40,7 @@ const (
 // lands once, in the one run, and the log says "unavailable" once and
 // "available again" once.
 func TestReliabilityOutageMidStream(t *testing.T) {
+	skipOnRealServer(t, "needs fault injection: takes the server down and makes it answer 503, hang and reset connections")
 	srv := startFlakyMLflow(t)
 	c := StartCollector(t, ReliabilityConfig, relVars(t, srv.URL(), false, ""))
 	st := newStream(t, c, GRPC, "outage", 0, 1)
@@ -87,6 +88,7 @@ func TestReliabilityOutageMidStream(t *testing.T) {
 // than the client timeout: those are retried, and nothing is written
 // twice.
 func TestReliabilitySlowServer(t *testing.T) {
+	skipOnRealServer(t, "needs fault injection: log-batch answers slower than the client timeout")
 	srv := startFlakyMLflow(t)
 	srv.AddFault(mlflowtest.Fault{RPC: "runs/log-batch", Latency: 1500 * time.Millisecond, Times: 2})
 	srv.AddFault(mlflowtest.Fault{Latency: 200 * time.Millisecond})
@@ -111,6 +113,7 @@ func TestReliabilitySlowServer(t *testing.T) {
 // before the next log-batch, the episode is logged once, and the data
 // lands once.
 func TestReliability429Storm(t *testing.T) {
+	skipOnRealServer(t, "needs fault injection: log-batch answers 429 with and without Retry-After")
 	const storm = 4
 	for _, tc := range []struct{ name, retryAfter string }{
 		{"retry-after", "1"},
@@ -157,6 +160,7 @@ func TestReliability429Storm(t *testing.T) {
 // them spaced to the limit; without (the control) the same load bursts
 // past it, so the check can tell the two apart.
 func TestReliabilityClientRateLimit(t *testing.T) {
+	skipOnRealServer(t, "needs test-server internals: the arrival time of every log-batch at the server")
 	const limit = 5
 	for _, tc := range []struct {
 		name    string
@@ -199,6 +203,7 @@ func TestReliabilityClientRateLimit(t *testing.T) {
 // SIGKILL while MLflow is down and the acknowledged data sits in the
 // file_storage queue; the restarted collector drains it into the same run.
 func TestReliabilityCrashRestartPersistentQueue(t *testing.T) {
+	skipOnRealServer(t, "needs fault injection: the server goes down while the collector is killed")
 	srv := startFlakyMLflow(t)
 	dir := t.TempDir()
 	ports := Ports{GRPC: freePort(t), HTTP: freePort(t), Health: freePort(t), Metrics: freePort(t)}
@@ -230,10 +235,22 @@ func TestReliabilityCrashRestartPersistentQueue(t *testing.T) {
 // that both find no run and both create one. Exactly one active run per
 // name results, holding every point of both.
 func TestReliabilityTwoCollectorsOneRun(t *testing.T) {
-	srv := startFlakyMLflow(t)
-	srv.AddFault(mlflowtest.Fault{RPC: "runs/create", Latency: 300 * time.Millisecond})
-	a := StartCollector(t, ReliabilityConfig, relVars(t, srv.URL(), false, ""))
-	b := StartCollector(t, ReliabilityConfig, relVars(t, srv.URL(), false, ""))
+	// Both collectors reach the server through a latency on runs/create:
+	// the test server's fault, or a proxy in front of a real server.
+	var srv *mlflowBackend
+	var via string
+	if realMLflowURI() != "" {
+		srv = startMLflow(t)
+		via = slowProxy(t, srv.URL(), "runs/create", 300*time.Millisecond)
+	} else {
+		flaky := startFlakyMLflow(t)
+		flaky.AddFault(mlflowtest.Fault{RPC: "runs/create", Latency: 300 * time.Millisecond})
+		srv = newBackend(t, flaky.URL(), false)
+		via = flaky.URL()
+	}
+	exp := srv.Experiment("race")
+	a := StartCollector(t, ReliabilityConfig, relVarsExp(t, via, exp, false, ""))
+	b := StartCollector(t, ReliabilityConfig, relVarsExp(t, via, exp, false, ""))
 	names := []string{"race-0", "race-1", "race-2"}
 	var streams [][2]*stream
 	for _, n := range names {
@@ -270,7 +287,7 @@ func TestReliabilityTwoCollectorsOneRun(t *testing.T) {
 	raced := 0
 	for i, n := range names {
 		acked := append(append([]int(nil), streams[i][0].acked...), streams[i][1].acked...)
-		awaitLanded(t, srv.Server, n, acked, false, 30*time.Second)
+		awaitLanded(t, srv, n, acked, false, 30*time.Second)
 		created := 0
 		for _, r := range srv.Runs() {
 			if r.Info.RunName == n {
@@ -291,6 +308,7 @@ func TestReliabilityTwoCollectorsOneRun(t *testing.T) {
 // greps everything the collectors emit: logs at debug, self-metrics,
 // zpages and the health check.
 func TestReliabilitySecretsNeverEmitted(t *testing.T) {
+	skipOnRealServer(t, "needs fault injection: servers that require a token or basic auth and fail with 503 and dropped connections")
 	const (
 		envToken    = "env-t0ken-8d3f0c1a"
 		configToken = "cfg-t0ken-5b7e2d9f"
@@ -358,6 +376,7 @@ func httpGet(t testing.TB, url string) string {
 // TestReliabilityTLSVerifiedByDefault: a server with a certificate the
 // system does not trust gets no data until the exporter is given its CA.
 func TestReliabilityTLSVerifiedByDefault(t *testing.T) {
+	skipOnRealServer(t, "needs test-server internals: a TLS server with a certificate the system does not trust")
 	mlf := mlflowtest.NewServer()
 	ts := httptest.NewUnstartedServer(mlf)
 	ts.Config.ErrorLog = log.New(io.Discard, "", 0) // handshake failures are the point
@@ -439,8 +458,8 @@ func TestReliabilityPathTraversalFileStore(t *testing.T) {
 // receiver's body limit (confighttp's 20 MiB default) is refused without
 // taking the collector down.
 func TestReliabilityReceiverBodyLimit(t *testing.T) {
-	srv := startFlakyMLflow(t)
-	c := StartCollector(t, ReliabilityConfig, relVars(t, srv.URL(), false, ""))
+	srv := startMLflow(t)
+	c := StartCollector(t, ReliabilityConfig, relVarsExp(t, srv.URL(), srv.Experiment("body-limit"), false, ""))
 	body := bytes.Repeat([]byte{0x0a}, 21<<20)
 	resp, err := http.Post(fmt.Sprintf("http://127.0.0.1:%d/v1/metrics", c.Ports.HTTP), "application/x-protobuf", bytes.NewReader(body))
 	if err == nil {
@@ -450,7 +469,7 @@ func TestReliabilityReceiverBodyLimit(t *testing.T) {
 	}
 	st := newStream(t, c, HTTP, "after-big-body", 0, 1)
 	st.mustSend(t, 3)
-	awaitLanded(t, srv.Server, "after-big-body", st.acked, true, 15*time.Second)
+	awaitLanded(t, srv, "after-big-body", st.acked, true, 15*time.Second)
 }
 
 // TestReliabilityFullQueueRefusesNotDrops: with MLflow down and a queue of
@@ -459,6 +478,7 @@ func TestReliabilityReceiverBodyLimit(t *testing.T) {
 // everything it accepted lands after the outage, and nothing it refused
 // appears.
 func TestReliabilityFullQueueRefusesNotDrops(t *testing.T) {
+	skipOnRealServer(t, "needs fault injection: the server goes down until the queue is full")
 	srv := startFlakyMLflow(t)
 	vars := relVars(t, srv.URL(), false, "")
 	vars["exporter"] = strings.Replace(vars["exporter"], "    sending_queue:\n", "    sending_queue:\n      queue_size: 2\n      block_on_overflow: false\n", 1)

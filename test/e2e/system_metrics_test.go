@@ -14,7 +14,6 @@ import (
 	"go.opentelemetry.io/otel/sdk/resource"
 
 	"github.com/otelcol-mlflow/otelcol-mlflow/internal/mlflow"
-	"github.com/otelcol-mlflow/otelcol-mlflow/internal/mlflowtest"
 )
 
 // GPUConfig adds the gpu receiver (scraping this machine) to the pipeline.
@@ -56,8 +55,8 @@ service:
 func TestSystemMetricsFromTheGPUReceiverLandInTheRun(t *testing.T) {
 	host, err := os.Hostname()
 	require.NoError(t, err)
-	srv := mlflowtest.Start(t)
-	c := StartCollector(t, GPUConfig, map[string]string{"exporter": serverExporterConfig(srv.URL()), "pid": fmt.Sprint(os.Getpid())})
+	srv := startMLflow(t)
+	c := StartCollector(t, GPUConfig, map[string]string{"exporter": serverExporterConfig(srv.URL(), srv.Experiment("system")), "pid": fmt.Sprint(os.Getpid())})
 
 	res := resource.NewSchemaless(
 		attribute.String("service.name", "trainer"),
@@ -85,7 +84,7 @@ func TestSystemMetricsFromTheGPUReceiverLandInTheRun(t *testing.T) {
 		"system/process_memory_rss_megabytes",
 	}
 	eventually(t, 20*time.Second, "system metrics in the run", func() bool {
-		r, ok := runsByName(srv)["with-system-metrics"]
+		r, ok := srv.runsByName()["with-system-metrics"]
 		if !ok {
 			return false
 		}
@@ -117,7 +116,7 @@ func TestSystemMetricsFromTheGPUReceiverLandInTheRun(t *testing.T) {
 	end.Record(context.Background(), 1, otelmetric.WithAttributes(attribute.String("status", "FINISHED")))
 	s.Flush(t)
 	eventually(t, 10*time.Second, "run finished", func() bool {
-		return runsByName(srv)["with-system-metrics"].Info.Status == mlflow.RunStatusFinished
+		return srv.runsByName()["with-system-metrics"].Info.Status == mlflow.RunStatusFinished
 	})
 	time.Sleep(500 * time.Millisecond) // an export already in flight may still land
 	before := len(srv.MetricHistory(run.Info.RunID, "system/cpu_utilization_percentage"))
