@@ -24,10 +24,16 @@
 //   - params write-once ("Changing param values is not allowed"), any
 //     repeated param key in one batch refused, identical metric points not
 //     duplicated, latest metric by (step, timestamp, value);
-//   - 404 RESOURCE_DOES_NOT_EXIST for unknown runs and experiments, 400 for
-//     writes to a deleted run; deleted experiments keep their name and delete
-//     or restore their runs with them;
-//   - runs/create: Default experiment for an empty id, mlflow.runName tag
+//   - 404 RESOURCE_DOES_NOT_EXIST for unknown runs and experiments (but
+//     metrics/get-history of an unknown run answers {}), 400 for writes to a
+//     deleted run; deleted experiments keep their name and delete or restore
+//     their runs with them;
+//   - checked against recordings of real MLflow 2.9.2 and 3.0.0 by
+//     internal/conformance (testdata/conformance; messages included, SQL
+//     parameter dumps and Python reprs reproduced);
+//   - runs/create: no tag validation (the SQL store inserts tags as sent),
+//     a repeated tag key refused as the INSERT fails,
+//     Default experiment for an empty id, mlflow.runName tag
 //     added (and a generated adjective-noun-number name when none), user_id
 //     as sent, artifact_uri mlflow-artifacts:/<exp>/<run>/artifacts;
 //   - runs/update ignores an unknown status name (200);

@@ -424,8 +424,14 @@ func (s *Server) handle(rpc string, obj []byte) (any, *mlflow.APIError) {
 			// The handler's schema check comes before the store's.
 			return nil, invalidParam("Invalid value %d for parameter 'max_results' supplied. Hint: Value was of type 'int'. See the API docs for more information about request parameters.", max)
 		}
-		runs, token, err := st.searchRuns(req.ExperimentIDs, req.Filter.Value, view, max, req.OrderBy, req.PageToken.Value)
+		orderBy, original := bareOrderBy(req.OrderBy)
+		runs, token, err := st.searchRuns(req.ExperimentIDs, req.Filter.Value, view, max, orderBy, req.PageToken.Value)
 		if err != nil {
+			for i, ob := range orderBy {
+				if ob != original[i] {
+					err.Message = strings.ReplaceAll(err.Message, "'"+ob+"'", "'"+original[i]+"'")
+				}
+			}
 			return nil, err
 		}
 		out := struct {
@@ -518,13 +524,15 @@ func (s *Server) handle(rpc string, obj []byte) (any, *mlflow.APIError) {
 		case req.MetricKey.Value == "":
 			return nil, missing("metric_key")
 		}
-		run, err := st.run(req.id())
-		if err != nil {
-			return nil, err
-		}
 		out := struct {
 			Metrics []outMetric `json:"metrics,omitempty"`
 		}{}
+		// The SQL store queries the metric rows without looking the run
+		// up: an unknown run has no points, {} (2.9.2 and 3.0.0).
+		run, ok := st.runs[req.id()]
+		if !ok {
+			return out, nil
+		}
 		for _, m := range run.history[req.MetricKey.Value] {
 			out.Metrics = append(out.Metrics, toOutMetric(m))
 		}
@@ -534,6 +542,21 @@ func (s *Server) handle(rpc string, obj []byte) (any, *mlflow.APIError) {
 		return s.listArtifacts(obj)
 	}
 	return nil, errHTML500
+}
+
+// bareOrderBy reads an order_by element without an entity type
+// ("start_time ASC") as an attribute, as MLflow's search utils do. It
+// returns the rewritten list and the original one.
+func bareOrderBy(orderBy []string) ([]string, []string) {
+	out := slices.Clone(orderBy)
+	for i, ob := range out {
+		t := strings.TrimSpace(ob)
+		first, _, _ := strings.Cut(t, " ")
+		if first != "" && !strings.ContainsAny(first, ".`\"'") {
+			out[i] = "attributes." + t
+		}
+	}
+	return out, orderBy
 }
 
 func kvTags(kvs []wireKV) []mlflow.Tag {
@@ -593,21 +616,21 @@ func (s *Server) logBatch(obj []byte) (any, *mlflow.APIError) {
 		return nil, missing("run_id")
 	}
 	var b mlflow.Batch
-	for i, m := range req.Metrics {
+	for _, m := range req.Metrics {
 		if m.Key.Value == "" || !m.Value.Set || !m.Timestamp.Set {
-			return nil, invalidParam("Invalid value %s for parameter 'metrics' supplied: metrics[%d] needs key, value and timestamp. See the API docs for more information about request parameters.", compactJSON(obj, "metrics"), i)
+			return nil, listSchemaError(obj, "metrics")
 		}
 		b.Metrics = append(b.Metrics, mlflow.Metric{Key: m.Key.Value, Value: m.Value.Value, Timestamp: m.Timestamp.Value, Step: m.Step.Value})
 	}
-	for i, p := range req.Params {
+	for _, p := range req.Params {
 		if p.Key.Value == "" {
-			return nil, invalidParam("Invalid value %s for parameter 'params' supplied: params[%d] needs a key. See the API docs for more information about request parameters.", compactJSON(obj, "params"), i)
+			return nil, listSchemaError(obj, "params")
 		}
 		b.Params = append(b.Params, mlflow.Param{Key: p.Key.Value, Value: p.Value.Value})
 	}
-	for i, t := range req.Tags {
+	for _, t := range req.Tags {
 		if t.Key.Value == "" {
-			return nil, invalidParam("Invalid value %s for parameter 'tags' supplied: tags[%d] needs a key. See the API docs for more information about request parameters.", compactJSON(obj, "tags"), i)
+			return nil, listSchemaError(obj, "tags")
 		}
 		b.Tags = append(b.Tags, mlflow.Tag{Key: t.Key.Value, Value: t.Value.Value})
 	}
@@ -617,15 +640,13 @@ func (s *Server) logBatch(obj []byte) (any, *mlflow.APIError) {
 	return empty{}, nil
 }
 
-// compactJSON returns field of obj, shortened for an error message.
-func compactJSON(obj []byte, field string) string {
+// listSchemaError is MLflow 2.x's answer to a list field whose elements
+// lack a required field: the handler's schema check quotes the whole list as
+// Python prints it.
+func listSchemaError(obj []byte, field string) *mlflow.APIError {
 	var m map[string]json.RawMessage
 	_ = json.Unmarshal(obj, &m)
-	s := string(m[field])
-	if len(s) > 200 {
-		s = s[:200] + "..."
-	}
-	return s
+	return invalidParam("Invalid value %s for parameter '%s' supplied. Hint: Value was of type 'list'. See the API docs for more information about request parameters.", pyReprJSON(m[field]), field)
 }
 
 // Artifacts: the proxied artifact API of a server started with
@@ -665,15 +686,45 @@ func (s *Server) handleArtifact(w http.ResponseWriter, r *http.Request, rest str
 	default:
 		b, ok := s.st.artifacts[clean]
 		if !ok {
-			writeError(w, mlflow.NewError(mlflow.ErrorCodeResourceDoesNotExist, "File %s does not exist", clean))
+			// The artifact repository's download fails and the handler
+			// answers with the repository's error, as an internal error.
+			writeError(w, mlflow.NewError(mlflow.ErrorCodeInternalError,
+				"The following failures occurred while downloading one or more artifacts from %s:\n##### File %s #####\n[Errno 2] No such file or directory: '%s/%s'",
+				artifactRoot, clean, artifactRoot, clean))
 			return
 		}
-		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Header().Set("Content-Type", artifactContentType(clean))
 		w.Header().Set("Content-Disposition", "attachment; filename="+path.Base(clean))
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write(b)
 	}
+}
+
+// artifactRoot is where the messages say artifacts are kept (the real
+// server names its --artifacts-destination directory).
+const artifactRoot = "/mlflowtest/artifacts"
+
+// artifactContentType is the type Flask's send_file guesses from the file
+// name (Python's mimetypes), for the common artifact kinds.
+func artifactContentType(name string) string {
+	switch strings.ToLower(path.Ext(name)) {
+	case ".txt", ".log":
+		return "text/plain"
+	case ".json":
+		return "application/json"
+	case ".csv":
+		return "text/csv"
+	case ".html", ".htm":
+		return "text/html"
+	case ".png":
+		return "image/png"
+	case ".jpg", ".jpeg":
+		return "image/jpeg"
+	case ".svg":
+		return "image/svg+xml"
+	}
+	return "application/octet-stream"
 }
 
 func (s *Server) listArtifacts(obj []byte) (any, *mlflow.APIError) {

@@ -246,7 +246,7 @@ func validateMetric(m mlflow.Metric) *mlflow.APIError {
 		return err
 	}
 	if m.Timestamp < 0 {
-		return invalidParam("Got invalid timestamp %d for metric '%s' (value=%v). Timestamp must be a nonnegative long (64-bit integer) ", m.Timestamp, m.Key, m.Value)
+		return invalidParam("Got invalid timestamp %d for metric '%s' (value=%s). Timestamp must be a nonnegative long (64-bit integer) ", m.Timestamp, m.Key, pyFloat(m.Value))
 	}
 	return validateLength("Metric name", mlflow.MaxKeyLength, m.Key)
 }
@@ -358,8 +358,14 @@ func (s *state) createExperiment(name, artifactLocation string, tags []mlflow.Ta
 		return "", invalidParam("Artifact location cannot be a runs:/ URI. Given: '%s'", artifactLocation)
 	}
 	if s.experimentByName(name) != nil {
+		// The SQL store lets the INSERT fail (during the autoflush of its
+		// tag query) and quotes sqlalchemy's error, parameters included.
 		return "", mlflow.NewError(mlflow.ErrorCodeResourceAlreadyExists,
-			"Experiment(name=%s) already exists. Error: (sqlite3.IntegrityError) UNIQUE constraint failed: experiments.name", name)
+			"Experiment(name=%s) already exists. Error: (raised as a result of Query-invoked autoflush; consider using a session.no_autoflush block if this flush is occurring prematurely)\n"+
+				"(sqlite3.IntegrityError) UNIQUE constraint failed: experiments.name\n"+
+				"[SQL: INSERT INTO experiments (name, artifact_location, lifecycle_stage, creation_time, last_update_time) VALUES (?, ?, ?, ?, ?)]\n"+
+				"[parameters: (%s, %s, 'active', %d, %d)]\n"+
+				"(Background on this error at: https://sqlalche.me/e/14/gkpj)", name, pyStr(name), pyStr(artifactLocation), nowMs, nowMs)
 	}
 	id := strconv.Itoa(len(s.experiments))
 	if artifactLocation == "" {
@@ -419,19 +425,14 @@ func (s *state) createRun(expID, userID, runName string, startTime int64, tags [
 	if e.LifecycleStage != mlflow.LifecycleActive {
 		return nil, invalidParam("The experiment %s must be in the 'active' state. Current state is %s.", e.ID, e.LifecycleStage)
 	}
-	for _, t := range tags {
-		if err := validateTag(t); err != nil {
-			return nil, err
-		}
-	}
+	// The SQL store's create_run validates no tag: keys and values are
+	// inserted as sent (MLflow 2.9.2 and 3.0.0 both accept a key such as
+	// "a@b" there, which log-batch refuses).
 	tagName := ""
 	for _, t := range tags {
 		if t.Key == tagRunName {
 			tagName = t.Value
 		}
-	}
-	if err := uniqueTagKeys(tags, runName, tagName); err != nil {
-		return nil, err
 	}
 	if runName != "" && tagName != "" && runName != tagName {
 		return nil, invalidParam("Both 'run_name' argument and 'mlflow.runName' tag are specified, but with different values (run_name='%s', mlflow.runName='%s').", runName, tagName)
@@ -443,6 +444,9 @@ func (s *state) createRun(expID, userID, runName string, startTime int64, tags [
 		runName = generateRunName()
 	}
 	id := newRunID()
+	if err := uniqueTagKeys(tags, id, runName, tagName); err != nil {
+		return nil, err
+	}
 	r := &runState{
 		info: mlflow.RunInfo{
 			RunID: id, ExperimentID: e.ID, RunName: runName, UserID: userID,
@@ -471,7 +475,7 @@ func (s *state) createRun(expID, userID, runName string, startTime int64, tags [
 // created. (log-batch upserts instead: a repeat there is fine.) The file
 // store accepts both; the test server follows the SQL store, which remote
 // servers and Databricks run.
-func uniqueTagKeys(tags []mlflow.Tag, runName, tagName string) *mlflow.APIError {
+func uniqueTagKeys(tags []mlflow.Tag, runID, runName, tagName string) *mlflow.APIError {
 	seen := make(map[string]bool, len(tags))
 	dup := false
 	for _, t := range tags {
@@ -482,13 +486,14 @@ func uniqueTagKeys(tags []mlflow.Tag, runName, tagName string) *mlflow.APIError 
 		return nil
 	}
 	// The message names the rows the server tried to insert: the tags as
-	// sent, then mlflow.runName when the tags do not carry it.
+	// sent, then mlflow.runName (the given or generated name) when the tags
+	// do not carry it.
 	var rows []string
 	for _, t := range tags {
-		rows = append(rows, fmt.Sprintf("('%s', '%s', '<run_id>')", t.Key, t.Value))
+		rows = append(rows, fmt.Sprintf("(%s, %s, '%s')", pyStr(t.Key), pyStr(t.Value), runID))
 	}
-	if tagName == "" && runName != "" {
-		rows = append(rows, fmt.Sprintf("('%s', '%s', '<run_id>')", tagRunName, runName))
+	if tagName == "" {
+		rows = append(rows, fmt.Sprintf("(%s, %s, '%s')", pyStr(tagRunName), pyStr(runName), runID))
 	}
 	return mlflow.NewError(mlflow.ErrorCodeBadRequest, "%s", "(sqlite3.IntegrityError) UNIQUE constraint failed: tags.key, tags.run_uuid\n"+
 		"[SQL: INSERT INTO tags (\"key\", value, run_uuid) VALUES (?, ?, ?)]\n"+
