@@ -87,6 +87,15 @@ fuzz:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
+# conformance-record records how a real MLflow server answers the cases of
+# internal/conformance into testdata/conformance/$(VERSION); the replay test
+# (go test ./internal/conformance) checks the test server against them.
+# Example: make conformance-record MLFLOW_URL=http://127.0.0.1:5029 VERSION=2.9.2
+.PHONY: conformance-record
+conformance-record:
+	@test -n "$(MLFLOW_URL)" -a -n "$(VERSION)" || { echo "usage: make conformance-record MLFLOW_URL=http://host:port VERSION=x.y.z"; exit 2; }
+	CGO_ENABLED=0 $(GO) run ./tools/conformance -url $(MLFLOW_URL) -out testdata/conformance/$(VERSION)
+
 # test is everything CI runs.
 test: lint check-generated nocgo unit fuzz
 
