@@ -83,6 +83,12 @@ type OTLP struct {
 	// FlushTimeout bounds the metric flush of EndRun when the context has
 	// no earlier deadline (default 10s).
 	FlushTimeout time.Duration `yaml:"flush_timeout"`
+	// ConfirmTimeout bounds how long EndRun waits, after a flush, to see
+	// the collector act on the run in this tracker's store (default 10s; a
+	// negative value skips the check). The collector writes
+	// asynchronously, so only this shows that both use the same MLflow
+	// backend; when they do not, the collector drops the run's metrics.
+	ConfirmTimeout time.Duration `yaml:"confirm_timeout"`
 	// ServiceName is the resource's service.name; default the program name.
 	ServiceName string `yaml:"service_name"`
 }
@@ -111,6 +117,7 @@ const (
 	defaultExportInterval = 2 * time.Second
 	defaultBufferSize     = 100_000
 	defaultFlushTimeout   = 10 * time.Second
+	defaultConfirmTimeout = 10 * time.Second
 )
 
 // LoadConfig reads the YAML file at path; see ParseConfig.
@@ -248,6 +255,9 @@ func (c *Config) withDefaults() Config {
 	}
 	if out.OTLP.FlushTimeout == 0 {
 		out.OTLP.FlushTimeout = defaultFlushTimeout
+	}
+	if out.OTLP.ConfirmTimeout == 0 {
+		out.OTLP.ConfirmTimeout = defaultConfirmTimeout
 	}
 	return out
 }

@@ -15,8 +15,21 @@ type fakeExporter struct {
 	mu       sync.Mutex
 	down     bool
 	exported []exportedPoint
+	ends     []runEnd
 	calls    int
 	shutdown bool
+}
+
+// runEnd is an mlflow.run.end point: the run and its status.
+type runEnd struct {
+	RunID, Status string
+	TimeMs        int64
+}
+
+func (f *fakeExporter) runEnds() []runEnd {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]runEnd(nil), f.ends...)
 }
 
 type exportedPoint struct {
@@ -60,6 +73,11 @@ func (f *fakeExporter) Export(ctx context.Context, rm *metricdata.ResourceMetric
 		for _, m := range sm.Metrics {
 			g := m.Data.(metricdata.Gauge[float64])
 			for _, dp := range g.DataPoints {
+				if m.Name == runEndMetric {
+					status, _ := dp.Attributes.Value("status")
+					f.ends = append(f.ends, runEnd{RunID: runID.AsString(), Status: status.AsString(), TimeMs: dp.Time.UnixMilli()})
+					continue
+				}
 				step, ok := dp.Attributes.Value(stepAttribute)
 				f.exported = append(f.exported, exportedPoint{
 					RunID: runID.AsString(), Key: m.Name, Value: dp.Value,

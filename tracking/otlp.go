@@ -120,7 +120,7 @@ func isLoopback(hostport string) bool {
 // runResource is the OTel resource of a run's metrics: the run identity of
 // docs/mapping.md plus the process and host, so the collector can tag the
 // run and place the machine's system metrics beside it.
-func runResource(ctx context.Context, serviceName string, info *mlflow.RunInfo, parentID string) (*resource.Resource, error) {
+func runResource(ctx context.Context, serviceName, backendID string, info *mlflow.RunInfo, parentID string) (*resource.Resource, error) {
 	if serviceName == "" {
 		serviceName = filepath.Base(os.Args[0])
 	}
@@ -134,6 +134,9 @@ func runResource(ctx context.Context, serviceName string, info *mlflow.RunInfo, 
 	}
 	if parentID != "" {
 		attrs = append(attrs, attribute.String("mlflow.parent_run.id", parentID))
+	}
+	if backendID != "" {
+		attrs = append(attrs, attribute.String(mlflow.BackendAttr, backendID))
 	}
 	// Detectors first, the run's identity last: later attributes win.
 	res, err := resource.New(ctx,

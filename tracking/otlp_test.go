@@ -49,7 +49,8 @@ func TestOTLPHTTPEndToEnd(t *testing.T) {
 
 	tr, err := New(Config{
 		TrackingURI: srv.URL(), ExperimentName: "otlp", RunName: "r1",
-		OTLP: OTLP{Endpoint: collector.URL, Protocol: "http/protobuf", ExportInterval: time.Hour, ServiceName: "trainer"},
+		// The sink only records: no collector writes the run (ConfirmTimeout off).
+		OTLP: OTLP{Endpoint: collector.URL, Protocol: "http/protobuf", ExportInterval: time.Hour, ServiceName: "trainer", ConfirmTimeout: -1},
 	}, WithLogger(quietLogger))
 	require.NoError(t, err)
 	ctx := t.Context()
@@ -77,8 +78,12 @@ func TestOTLPHTTPEndToEnd(t *testing.T) {
 	require.Equal(t, "r1", attrs["mlflow.run.name"])
 	require.Equal(t, "trainer", attrs["service.name"])
 	ms := rms[0].GetScopeMetrics()[0].GetMetrics()
-	require.Len(t, ms, 1)
+	require.Len(t, ms, 2, "the run's metrics, then the run's end in the same flush")
 	require.Equal(t, "train_loss", ms[0].GetName())
+	require.Equal(t, "mlflow.run.end", ms[1].GetName())
+	end := ms[1].GetGauge().GetDataPoints()[0].GetAttributes()[0]
+	require.Equal(t, "status", end.GetKey())
+	require.Equal(t, "FINISHED", end.GetValue().GetStringValue())
 	dps := ms[0].GetGauge().GetDataPoints()
 	require.Len(t, dps, 2)
 	for i, dp := range dps {

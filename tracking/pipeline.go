@@ -35,6 +35,11 @@ const maxRetryBackoff = 30 * time.Second
 // timestamp and step, is exported exactly once per success, and stays
 // buffered (up to the bound) while the collector is down.
 
+// runEndMetric is the point that tells the collector a run ended
+// (docs/mapping.md, info metrics): it stops attaching host metrics to the
+// run at once instead of finding out later.
+const runEndMetric = "mlflow.run.end"
+
 // point is one metric value waiting for export.
 type point struct {
 	sink    *sink
@@ -43,6 +48,9 @@ type point struct {
 	step    int64
 	hasStep bool
 	time    time.Time
+	// status marks a run-end point: not a metric of the user's, so it is
+	// not counted as sent.
+	status string
 }
 
 // sink is one run's share of the pipeline: its resource (which names the
@@ -53,6 +61,9 @@ type sink struct {
 	dropped atomic.Int64 // refused because the buffer was full
 	pending atomic.Int64 // in the buffer now
 	warned  atomic.Bool  // a drop has been logged
+	// control counts run-end points among pending: flushes wait for them,
+	// reports leave them out (they are not the user's metrics).
+	control atomic.Int64
 }
 
 type flushReq struct {
@@ -125,6 +136,19 @@ func (p *pipeline) enqueue(s *sink, pts []point) bool {
 		}
 	}
 	return true
+}
+
+// enqueueEnd queues the run-end point of s. It is taken even when the
+// buffer is full: one point per run, and the collector must learn the end.
+func (p *pipeline) enqueueEnd(s *sink, status string, at time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return
+	}
+	p.buf = append(p.buf, point{sink: s, key: runEndMetric, value: 1, time: at, status: status})
+	s.pending.Add(1)
+	s.control.Add(1)
 }
 
 func (p *pipeline) loop() {
@@ -225,7 +249,9 @@ func (p *pipeline) exportOnce(ctx context.Context) error {
 			errs = append(errs, err)
 			continue
 		}
-		s.sent.Add(int64(len(pts)))
+		ctl := int64(controlPoints(pts))
+		s.sent.Add(int64(len(pts)) - ctl)
+		s.control.Add(-ctl)
 		s.pending.Add(-int64(len(pts)))
 	}
 	err := errors.Join(errs...)
@@ -256,6 +282,16 @@ func (p *pipeline) exportOnce(ctx context.Context) error {
 	return err
 }
 
+func controlPoints(pts []point) int {
+	n := 0
+	for i := range pts {
+		if pts[i].status != "" {
+			n++
+		}
+	}
+	return n
+}
+
 // buildResourceMetrics turns points into one gauge per key, each point with
 // its own timestamp and, when given, the step attribute.
 func buildResourceMetrics(res *resource.Resource, scope instrumentation.Scope, pts []point) *metricdata.ResourceMetrics {
@@ -271,7 +307,10 @@ func buildResourceMetrics(res *resource.Resource, scope instrumentation.Scope, p
 			ms = append(ms, metricdata.Metrics{Name: pt.key})
 		}
 		dp := metricdata.DataPoint[float64]{Time: pt.time, Value: pt.value}
-		if pt.hasStep {
+		switch {
+		case pt.status != "":
+			dp.Attributes = attribute.NewSet(attribute.String("status", pt.status))
+		case pt.hasStep:
 			dp.Attributes = attribute.NewSet(attribute.Int64(stepAttribute, pt.step))
 		}
 		gauges[i].DataPoints = append(gauges[i].DataPoints, dp)
@@ -315,6 +354,11 @@ func (p *pipeline) shutdown(ctx context.Context, flushTimeout time.Duration) (lo
 	lost = len(p.buf)
 	for _, pt := range p.buf {
 		pt.sink.pending.Add(-1)
+		if pt.status != "" {
+			pt.sink.control.Add(-1)
+			lost--
+			continue
+		}
 		pt.sink.dropped.Add(1)
 	}
 	p.buf = nil

@@ -1,6 +1,7 @@
 package tracking
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -240,6 +241,12 @@ type EndReport struct {
 	Pending int64
 	// FlushErr is why the flush stopped early, nil when it completed.
 	FlushErr error
+	// NotLanded says why the run's data could not be seen arriving in this
+	// tracker's MLflow store after a complete flush: most often the
+	// collector writes to another backend (a different
+	// MLFLOW_TRACKING_URI) and drops the run's metrics. Nil when the
+	// collector was seen ending the run, or when not checked.
+	NotLanded error
 }
 
 // Complete reports whether every point logged reached the collector.
@@ -249,6 +256,9 @@ func (e *EndReport) String() string {
 	s := fmt.Sprintf("run %s %s: %d metric points sent, %d dropped (buffer full), %d pending", e.RunID, e.Status, e.Sent, e.Dropped, e.Pending)
 	if e.FlushErr != nil {
 		s += ": " + e.FlushErr.Error()
+	}
+	if e.NotLanded != nil {
+		s += "; NOT CONFIRMED: " + e.NotLanded.Error()
 	}
 	return s
 }
@@ -282,6 +292,9 @@ func (r *Run) End(ctx context.Context, status mlflow.RunStatus) (*EndReport, err
 	r.ended = true
 	r.mu.Unlock()
 	r.t.forget(r)
+	// Tell the collector first, in the same flush as the run's last
+	// metrics: it stops attaching host metrics to the run now.
+	r.t.pipe.enqueueEnd(r.sink, string(status), r.t.now())
 
 	// The flush leaves a fifth of the caller's deadline for the status
 	// update: a run must not stay RUNNING because metrics were slow.
@@ -293,10 +306,16 @@ func (r *Run) End(ctx context.Context, status mlflow.RunStatus) (*EndReport, err
 	ferr := r.t.pipe.flushSink(fctx, r.sink)
 	cancel()
 	rep := &EndReport{RunID: r.info.RunID, Status: status, FlushErr: ferr,
-		Sent: r.sink.sent.Load(), Dropped: r.sink.dropped.Load(), Pending: r.sink.pending.Load()}
+		Sent: r.sink.sent.Load(), Dropped: r.sink.dropped.Load(), Pending: r.sink.pending.Load() - r.sink.control.Load()}
 	if !rep.Complete() {
 		r.t.logger.Warn("run ended with undelivered metrics", "run_id", rep.RunID,
 			"dropped", rep.Dropped, "pending", rep.Pending, "error", ferr)
+	}
+	if ferr == nil && r.t.cfg.OTLP.ConfirmTimeout > 0 {
+		if rep.NotLanded = r.awaitCollector(ctx, r.t.cfg.OTLP.ConfirmTimeout); rep.NotLanded != nil {
+			r.t.logger.Warn("the collector was not seen writing this run", "run_id", rep.RunID,
+				"tracking_uri", r.t.backendID, "error", rep.NotLanded)
+		}
 	}
 	err := retry(ctx, func() error {
 		_, err := r.t.store.UpdateRun(ctx, mlflow.UpdateRunRequest{RunID: r.info.RunID, Status: status, EndTime: r.t.now().UnixMilli()})
@@ -306,6 +325,38 @@ func (r *Run) End(ctx context.Context, status mlflow.RunStatus) (*EndReport, err
 		return rep, fmt.Errorf("tracking: end run %s: %w", r.info.RunID, err)
 	}
 	return rep, nil
+}
+
+// awaitCollector waits until the store shows the collector acted on the
+// run's flushed data: the run ended by its mlflow.run.end point, or any
+// metric in it. The collector acknowledges OTLP before writing, so a
+// collector writing elsewhere (or dropping the run) shows only here.
+func (r *Run) awaitCollector(ctx context.Context, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	var last error
+	for {
+		got, err := r.t.store.GetRun(ctx, r.info.RunID)
+		switch {
+		case err != nil:
+			last = err
+		case got.Info.Status.Terminal() || len(got.Data.Metrics) > 0:
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			msg := fmt.Sprintf("the collector acknowledged the run's data but did not write it to %s within %s; "+
+				"it may write to another MLflow backend (set the same MLFLOW_TRACKING_URI for both) or be dropping the run (see its log)",
+				cmp.Or(r.t.backendID, "this tracker's store"), timeout)
+			if last != nil {
+				return fmt.Errorf("%s: last check: %w", msg, last)
+			}
+			return errors.New(msg)
+		case <-tick.C:
+		}
+	}
 }
 
 func (r *Run) descendsFrom(a *Run) bool {

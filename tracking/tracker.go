@@ -65,6 +65,9 @@ func WithRegistry(r Registry) Option { return func(o *options) { o.registry = r 
 
 // WithMetricExporter sends metrics through exp instead of an OTLP exporter
 // built from Config.OTLP. The Tracker shuts it down on Close.
+//
+// EndRun's check that the data landed (OTLP.ConfirmTimeout) is then off
+// unless ConfirmTimeout is set.
 func WithMetricExporter(exp sdkmetric.Exporter) Option { return func(o *options) { o.exporter = exp } }
 
 // WithLogger receives warnings (undeclared names, dropped metrics, export
@@ -80,6 +83,9 @@ type Tracker struct {
 	artifacts mlflow.ArtifactStore
 	registry  Registry
 	closer    io.Closer
+	// backendID names the store for the collector (mlflow.BackendAttr);
+	// empty when it is not known (Databricks, or a store given by option).
+	backendID string
 	pipe      *pipeline
 	logger    *slog.Logger
 	now       func() time.Time
@@ -101,11 +107,15 @@ func New(cfg Config, opts ...Option) (*Tracker, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	cfg = cfg.withDefaults()
 	o := options{logger: slog.Default(), now: time.Now}
 	for _, opt := range opts {
 		opt(&o)
 	}
+	if o.exporter != nil && cfg.OTLP.ConfirmTimeout == 0 {
+		// A custom exporter may lead anywhere: confirm only when asked.
+		cfg.OTLP.ConfirmTimeout = -1
+	}
+	cfg = cfg.withDefaults()
 	t := &Tracker{
 		cfg: cfg, store: o.store, artifacts: o.artifacts, registry: o.registry,
 		logger: o.logger, now: o.now,
@@ -148,6 +158,7 @@ func (t *Tracker) openStore() error {
 			return fmt.Errorf("tracking: open local store: %w", err)
 		}
 		t.store, t.closer = fs, fs
+		t.backendID = mlflow.FileBackendID(fs.Root())
 		if t.artifacts == nil {
 			t.artifacts = fs
 		}
@@ -157,6 +168,7 @@ func (t *Tracker) openStore() error {
 			return fmt.Errorf("tracking: %w", err)
 		}
 		t.store, t.closer = c, c
+		t.backendID = mlflow.ServerBackendID(uri)
 		if t.artifacts == nil {
 			t.artifacts = c.Artifacts(restclient.DefaultRetryPolicy())
 		}
@@ -245,7 +257,7 @@ func (t *Tracker) startRun(ctx context.Context, name string, parent *Run) (*Run,
 	if parent != nil {
 		parentID = parent.info.RunID
 	}
-	res, err := runResource(ctx, t.cfg.OTLP.ServiceName, &created.Info, parentID)
+	res, err := runResource(ctx, t.cfg.OTLP.ServiceName, t.backendID, &created.Info, parentID)
 	if err != nil {
 		return nil, err
 	}
@@ -290,7 +302,7 @@ func (t *Tracker) ResumeRun(ctx context.Context, runID string) (*Run, error) {
 		got.Info.Status = mlflow.RunStatusRunning
 	}
 	parentID, _ := got.Tag("mlflow.parentRunId")
-	res, err := runResource(ctx, t.cfg.OTLP.ServiceName, &got.Info, parentID)
+	res, err := runResource(ctx, t.cfg.OTLP.ServiceName, t.backendID, &got.Info, parentID)
 	if err != nil {
 		return nil, err
 	}

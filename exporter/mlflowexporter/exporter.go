@@ -32,6 +32,9 @@ type mlflowExporter struct {
 	now    func() time.Time
 	// localHost is the host of runs whose telemetry has no host.name.
 	localHost string
+	// backendID names the backend written to as the tracking API names
+	// its own (mlflow.BackendAttr); "" when not comparable.
+	backendID string
 
 	tel    *telemetry
 	drops  *dropLog
@@ -80,6 +83,7 @@ func (e *mlflowExporter) start(ctx context.Context, host component.Host) error {
 		return err
 	}
 	e.store = &instrumentedStore{backend: b, tel: e.tel}
+	e.backendID = backendID(b, resolveTrackingURI(e.cfg.TrackingURI, e.getenv))
 	e.localHost = e.localHostName()
 	e.runs = runs.NewManager(e.store, runs.Settings{
 		DedupWindow:   e.cfg.DedupWindow,
@@ -187,6 +191,12 @@ func (e *mlflowExporter) pushMetrics(ctx context.Context, md pmetric.Metrics) er
 			continue
 		}
 		if !retryable(err) {
+			if other := e.otherBackend(g); other != "" && errors.Is(err, runs.ErrRunNotFound) {
+				e.drops.drop(ctx, "backend_mismatch", countItems(g),
+					"Dropping data of a run that lives in another MLflow backend: the sender's MLflow client and this collector must use the same tracking URI (MLFLOW_TRACKING_URI)",
+					zap.String("run", g.id.String()), zap.String("run_backend", other), zap.String("collector_backend", e.backendID))
+				continue
+			}
 			e.drops.drop(ctx, "rejected", countItems(g), "Dropping data MLflow will not accept",
 				zap.String("run", g.id.String()), zap.Error(err))
 			continue
@@ -220,6 +230,17 @@ func (e *mlflowExporter) pushMetrics(ctx context.Context, md pmetric.Metrics) er
 		err = exporterhelper.NewThrottleRetry(err, throttle)
 	}
 	return err
+}
+
+// otherBackend returns the backend the group's sender names when it is not
+// the one this exporter writes to.
+func (e *mlflowExporter) otherBackend(g *runGroup) string {
+	for _, rd := range g.data {
+		if rd.Backend != "" && e.backendID != "" && rd.Backend != e.backendID {
+			return rd.Backend
+		}
+	}
+	return ""
 }
 
 func countItems(g *runGroup) int {

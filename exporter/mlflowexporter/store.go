@@ -150,6 +150,18 @@ func openDatabricks(ctx context.Context, cfg *Config, uri string, host component
 	return withQuotas(store, cfg.RunQuotas, quotas, set), "Databricks workspace " + ws.Describe(), nil
 }
 
+// backendID names b as the tracking API names its own store (see
+// mlflow.BackendAttr), so that the two can be compared.
+func backendID(b backend, uri string) string {
+	if fs, ok := b.(*filestore.Store); ok {
+		return mlflow.FileBackendID(fs.Root())
+	}
+	if databricks.IsURI(uri) || filestore.IsFileURI(uri) {
+		return ""
+	}
+	return mlflow.ServerBackendID(uri)
+}
+
 // redactURI drops userinfo so a URI can be logged.
 func redactURI(uri string) string {
 	scheme, rest, ok := strings.Cut(uri, "://")

@@ -88,11 +88,14 @@ type ResourceData struct {
 	Identity Identity
 	HostName string
 	// PID is the resource's process.pid, 0 when absent.
-	PID    int64
-	Points []Point
-	Params []mlflow.Param
-	Tags   []mlflow.Tag
-	End    *RunEnd
+	PID int64
+	// Backend is where the sender's own MLflow client writes
+	// (mlflow.BackendAttr), "" when it does not say.
+	Backend string
+	Points  []Point
+	Params  []mlflow.Param
+	Tags    []mlflow.Tag
+	End     *RunEnd
 	// EarliestMs is the earliest point timestamp, the start time of a new run.
 	EarliestMs int64
 }
@@ -251,6 +254,7 @@ func (t *Translator) resource(attrs pcommon.Map, rd *ResourceData, stats *Stats)
 	}
 	rd.Identity = id
 	rd.HostName = str(AttrHostName)
+	rd.Backend = str(mlflow.BackendAttr)
 	if v, ok := attrs.Get("process.pid"); ok && v.Type() == pcommon.ValueTypeInt {
 		rd.PID = v.Int()
 	}
