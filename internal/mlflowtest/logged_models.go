@@ -27,6 +27,10 @@ import (
 // sources.
 func WithLoggedModels() Option { return func(s *Server) { s.reg.v3 = true } }
 
+// WithMLflowPathDecoding makes the artifact proxy decode paths as a real
+// MLflow server does (see decodeArtifactPath).
+func WithMLflowPathDecoding() Option { return func(s *Server) { s.reg.mlflowPathDecoding = true } }
+
 const (
 	rpcLoggedModelsCreate = "logged-models"
 	rpcLoggedModelsSearch = "logged-models/search"
@@ -372,4 +376,74 @@ func (s *Server) RunOutputs(runID string) []LoggedModelOutput {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return slices.Clone(s.reg.outputs[runID])
+}
+
+// decodeArtifactPath turns the path of a proxied artifact request, already
+// percent-decoded once by the HTTP server (as Flask decodes it), into the
+// name the real server stores: MLflow's validate_path_is_safe (the 2.9 and
+// 3.0 handlers both use its result) unquotes it again until it stops
+// changing, so "%25" + "41" ends up "A" and "%10" a control character;
+// 3.0 then writes control characters back as %xx (lowercase hex). The
+// server lives in this file because that last step is MLflow 3's.
+//
+// Only with WithMLflowPathDecoding: by default the path is used as the HTTP
+// server decoded it, because the repeated unquoting mangles MLflow's own
+// stepped-image names (images/<key>%step%<n>%timestamp%<ms>%<uuid>.png) and
+// tests of LogVisualization expect them intact.
+func (s *Server) decodeArtifactPath(p string) (string, error) {
+	if !s.reg.mlflowPathDecoding {
+		return p, nil
+	}
+	for range 10 {
+		d := pyUnquote(p)
+		if d == p {
+			break
+		}
+		p = d
+	}
+	if s.reg.v3 {
+		var b strings.Builder
+		for _, c := range p {
+			if c < 0x20 || c == 0x7f {
+				fmt.Fprintf(&b, "%%%02x", c)
+				continue
+			}
+			b.WriteRune(c)
+		}
+		p = b.String()
+	}
+	return p, nil
+}
+
+// pyUnquote is Python's urllib.parse.unquote: valid %XX escapes become
+// bytes, anything else stays, and the bytes are read as UTF-8 with
+// invalid sequences replaced by U+FFFD.
+func pyUnquote(s string) string {
+	if !strings.Contains(s, "%") {
+		return s
+	}
+	var b []byte
+	for i := 0; i < len(s); i++ {
+		if s[i] == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]) {
+			b = append(b, unhex(s[i+1])<<4|unhex(s[i+2]))
+			i += 2
+			continue
+		}
+		b = append(b, s[i])
+	}
+	return strings.ToValidUTF8(string(b), "\uFFFD")
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c >= 'a':
+		return c - 'a' + 10
+	case c >= 'A':
+		return c - 'A' + 10
+	}
+	return c - '0'
 }
