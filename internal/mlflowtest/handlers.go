@@ -668,7 +668,7 @@ func cleanArtifactPath(p string) (string, bool) {
 }
 
 func (s *Server) handleArtifact(w http.ResponseWriter, r *http.Request, rest string, body []byte) {
-	p, err := url.PathUnescape(rest)
+	p, err := s.decodeArtifactPath(rest)
 	if err != nil {
 		p = rest
 	}
