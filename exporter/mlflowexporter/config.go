@@ -16,6 +16,7 @@ import (
 	"github.com/otelcol-mlflow/otelcol-mlflow/exporter/mlflowexporter/internal/translate"
 	"github.com/otelcol-mlflow/otelcol-mlflow/internal/databricks"
 	"github.com/otelcol-mlflow/otelcol-mlflow/internal/mlflow"
+	"github.com/otelcol-mlflow/otelcol-mlflow/internal/mlflow/filestore"
 	"github.com/otelcol-mlflow/otelcol-mlflow/internal/mlflow/restclient"
 )
 
@@ -164,6 +165,12 @@ func (cfg *Config) Validate() error {
 	if s := mlflow.RunStatus(strings.ToUpper(cfg.RunIdleEndStatus)); !s.Terminal() {
 		errs = append(errs, fmt.Errorf("run_idle_end_status %q: want FINISHED, FAILED or KILLED", cfg.RunIdleEndStatus))
 	}
+	if cfg.TrackingURI != "" {
+		// The check start makes: `otelcol validate` must refuse what start would.
+		if err := validateTrackingURI(cfg.TrackingURI); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if cfg.DedupWindow < 0 {
 		errs = append(errs, errors.New("dedup_window must not be negative"))
 	}
@@ -180,10 +187,17 @@ func validateTrackingURI(u string) error {
 	case databricks.IsURI(u):
 		_, _, err := databricks.ProfileFromURI(u)
 		return err
-	case strings.Contains(u, "://") && !strings.HasPrefix(u, "file:"):
-		return fmt.Errorf("tracking_uri %q: unsupported scheme (want http, https, file or a path)", u)
+	case filestore.IsFileURI(u):
+		return nil
 	}
-	return nil
+	// What MLflow would take for a scheme: "localhost:5000" is scheme
+	// "localhost" to it too, and no store serves that.
+	scheme, _, _ := strings.Cut(u, ":")
+	hint := ""
+	if !strings.Contains(u, "://") {
+		hint = fmt.Sprintf(" (a server needs its scheme: http://%s)", redactURI(u))
+	}
+	return fmt.Errorf("tracking_uri %q: unsupported scheme %q, want http, https, databricks, file or a path%s", redactURI(u), scheme, hint)
 }
 
 // validateDatabricks checks the databricks section against the tracking

@@ -147,3 +147,38 @@ func TestRedactURI(t *testing.T) {
 	assert.Equal(t, "http://host", redactURI("http://host"))
 	assert.Equal(t, "file:./mlruns", redactURI("file:./mlruns"))
 }
+
+// validate refuses what start would refuse: a server address without its
+// scheme is a URI with scheme "localhost" to MLflow too.
+func TestValidateTrackingURILikeStart(t *testing.T) {
+	tests := []struct {
+		uri     string
+		wantErr string
+	}{
+		{"http://localhost:5000", ""},
+		{"https://mlflow.example.com", ""},
+		{"databricks", ""},
+		{"databricks://prod", ""},
+		{"file:./mlruns", ""},
+		{"./mlruns", ""},
+		{"/var/mlruns", ""},
+		{"mlruns", ""},
+		{"localhost:5000", `unsupported scheme "localhost", want http, https, databricks, file or a path (a server needs its scheme: http://localhost:5000)`},
+		{"ftp://x", `unsupported scheme "ftp"`},
+		{"s3://bucket/x", `unsupported scheme "s3"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.uri, func(t *testing.T) {
+			cfg := createDefaultConfig().(*Config)
+			cfg.TrackingURI = tt.uri
+			err := cfg.Validate()
+			if tt.wantErr == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorContains(t, err, tt.wantErr)
+			_, _, startErr := openBackend(t.Context(), cfg, nil, componenttest.NewNopTelemetrySettings(), func(string) string { return "" })
+			require.Error(t, startErr, "start refuses it as well")
+		})
+	}
+}

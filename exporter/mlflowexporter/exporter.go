@@ -46,6 +46,8 @@ type mlflowExporter struct {
 
 	stopSweep chan struct{}
 	sweepDone sync.WaitGroup
+	// stopCheck cancels the startup check of the backend.
+	stopCheck context.CancelFunc
 }
 
 func newExporter(cfg *Config, set exporter.Settings) (*mlflowExporter, error) {
@@ -93,21 +95,28 @@ func (e *mlflowExporter) start(ctx context.Context, host component.Host) error {
 		Now:           e.now,
 	})
 	e.logger.Info("MLflow exporter started", zap.String("backend", kind))
+	checkCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	e.stopCheck = cancel
+	e.sweepDone.Add(1)
+	go func() {
+		defer e.sweepDone.Done()
+		e.checkBackend(checkCtx, kind)
+	}()
 	if e.cfg.RunIdleTimeout > 0 {
 		e.stopSweep = make(chan struct{})
 		e.sweepDone.Add(1)
-		go e.sweepIdle(min(e.cfg.RunIdleTimeout/4, time.Minute))
+		go e.sweepIdle(e.stopSweep, min(e.cfg.RunIdleTimeout/4, time.Minute))
 	}
 	return nil
 }
 
-func (e *mlflowExporter) sweepIdle(every time.Duration) {
+func (e *mlflowExporter) sweepIdle(stop <-chan struct{}, every time.Duration) {
 	defer e.sweepDone.Done()
 	t := time.NewTicker(max(every, 10*time.Millisecond))
 	defer t.Stop()
 	for {
 		select {
-		case <-e.stopSweep:
+		case <-stop:
 			return
 		case <-t.C:
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -119,13 +128,38 @@ func (e *mlflowExporter) sweepIdle(every time.Duration) {
 	}
 }
 
+// checkBackend asks the backend once for something every MLflow has, so
+// that a wrong address or refused credentials show in the log at startup
+// rather than at the first export. It never fails the start: data is
+// queued and retried until the backend answers.
+func (e *mlflowExporter) checkBackend(ctx context.Context, kind string) {
+	_, err := e.store.GetExperimentByName(ctx, "Default")
+	var ae *mlflow.APIError
+	switch {
+	case err == nil || mlflow.IsNotFound(err):
+		e.logger.Info("MLflow backend reachable", zap.String("backend", kind))
+	case ctx.Err() != nil && errors.Is(err, context.Canceled):
+		// Shut down before the answer: nothing to say.
+	case errors.As(err, &ae) && (ae.HTTPStatus == http.StatusUnauthorized || ae.HTTPStatus == http.StatusForbidden):
+		e.logger.Warn("MLflow backend refused the credentials; check token, username/password or the Databricks profile. Data is queued and retried meanwhile",
+			zap.String("backend", kind), zap.Error(err))
+	default:
+		e.logger.Warn("MLflow backend not reachable at startup; data is queued and retried until it answers",
+			zap.String("backend", kind), zap.Error(err))
+	}
+}
+
 func (e *mlflowExporter) shutdown(ctx context.Context) error {
 	// Shutdown may follow a failed or absent start, and may be called twice.
+	if e.stopCheck != nil {
+		e.stopCheck()
+		e.stopCheck = nil
+	}
 	if e.stopSweep != nil {
 		close(e.stopSweep)
-		e.sweepDone.Wait()
 		e.stopSweep = nil
 	}
+	e.sweepDone.Wait()
 	if e.store == nil {
 		return nil
 	}

@@ -67,6 +67,7 @@ func createDefaultConfig() component.Config {
 func createMetricsExporter(ctx context.Context, set exporter.Settings, cfg component.Config) (exporter.Metrics, error) {
 	c := cfg.(*Config)
 	set.Logger = quietRetryLogs(set.Logger) // health.go logs episodes instead
+	set.Logger = explainShutdownDrops(set.Logger, c.QueueConfig.HasValue() && c.QueueConfig.Get().StorageID != nil)
 	e, err := newExporter(c, set)
 	if err != nil {
 		return nil, err
