@@ -249,7 +249,8 @@ func TestExponentialHistogram(t *testing.T) {
 			},
 			want: map[string]float64{
 				"eh.count": 4, "eh.min": 2.1, "eh.max": 3.9,
-				"eh.p25": 2 * sqrt2, "eh.p50": 2*sqrt2 + (4-2*sqrt2)/3,
+				// The second bucket (2√2, 4] ends at max 3.9: nothing lies above it.
+				"eh.p25": 2 * sqrt2, "eh.p50": 2*sqrt2 + (3.9-2*sqrt2)/3,
 			},
 		},
 		{
@@ -328,5 +329,51 @@ func TestQuantileSuffix(t *testing.T) {
 	}
 	for _, tt := range tests {
 		assert.Equal(t, tt.want, QuantileSuffix(tt.q), "q=%v", tt.q)
+	}
+}
+
+// Quantile estimates never leave the observed [min, max]: the SDKs' default
+// bounds (0, 5, 10, 25, 50, ...) put values 10..29 into wide buckets, and
+// interpolating over a whole bucket gave p90 = 37.5, p99 = 48.75 > max = 29.
+func TestHistogramQuantilesWithinMinMax(t *testing.T) {
+	defaultBounds := []float64{0, 5, 10, 25, 50, 75, 100, 250, 500, 750, 1000, 2500, 5000, 7500, 10000}
+	tests := []struct {
+		name   string
+		values []float64
+	}{
+		{"values 10..29", func() []float64 {
+			var v []float64
+			for x := 10.0; x <= 29; x++ {
+				v = append(v, x)
+			}
+			return v
+		}()},
+		{"one value in a wide bucket", []float64{0.15, 0.15, 0.15, 0.15}},
+		{"spread", []float64{1, 2, 3, 70, 900, 4000}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rd := translateHistogram(t, []float64{0.01, 0.5, 0.9, 0.99}, func(dp pmetric.HistogramDataPoint) {
+				dp.ExplicitBounds().FromRaw(defaultBounds)
+				counts := make([]uint64, len(defaultBounds)+1)
+				minV, maxV, sum := math.Inf(1), math.Inf(-1), 0.0
+				for _, v := range tt.values {
+					i := sort.SearchFloat64s(defaultBounds, v) // bucket (b[i-1], b[i]]
+					counts[i]++
+					minV, maxV, sum = math.Min(minV, v), math.Max(maxV, v), sum+v
+				}
+				dp.BucketCounts().FromRaw(counts)
+				dp.SetCount(uint64(len(tt.values)))
+				dp.SetSum(sum)
+				dp.SetMin(minV)
+				dp.SetMax(maxV)
+			})
+			pts := pointMap(t, rd)
+			minV, maxV := pts["lat.min"].Value, pts["lat.max"].Value
+			for _, k := range []string{"lat.p1", "lat.p50", "lat.p90", "lat.p99"} {
+				v := pts[k].Value
+				assert.True(t, v >= minV && v <= maxV, "%s = %v outside [%v, %v]", k, v, minV, maxV)
+			}
+		})
 	}
 }

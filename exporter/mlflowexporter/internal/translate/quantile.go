@@ -43,6 +43,27 @@ func explicitBuckets(dst []bucket, dp pmetric.HistogramDataPoint) []bucket {
 	return dst
 }
 
+// clampBuckets narrows every bucket to the observed [min, max] (either
+// bound only when the point has it). No value lies outside them, so an
+// estimate interpolated over a whole bucket could name a quantile larger
+// than the largest value: with the SDKs' default bounds (0, 5, 10, 25, ...)
+// values 10..29 gave p99 = 48.75 above max = 29. Clamping the buckets
+// rather than the results keeps the interpolation inside the real range.
+func clampBuckets(bs []bucket, hasMin bool, minV float64, hasMax bool, maxV float64) []bucket {
+	for i := range bs {
+		b := &bs[i]
+		if hasMin {
+			b.lower = math.Max(b.lower, minV)
+			b.upper = math.Max(b.upper, minV)
+		}
+		if hasMax {
+			b.upper = math.Min(b.upper, maxV)
+			b.lower = math.Min(b.lower, maxV)
+		}
+	}
+	return bs
+}
+
 // exponentialBuckets lists the buckets of an exponential histogram in value
 // order: negative buckets (largest magnitude first), zero, positive.
 func exponentialBuckets(dst []bucket, dp pmetric.ExponentialHistogramDataPoint) []bucket {

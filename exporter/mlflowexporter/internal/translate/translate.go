@@ -539,7 +539,7 @@ func (t *Translator) histogramPoints(name string, dps pmetric.HistogramDataPoint
 			// invented (it used to be 0).
 			continue
 		}
-		sc.buckets = explicitBuckets(sc.buckets[:0], dp)
+		sc.buckets = clampBuckets(explicitBuckets(sc.buckets[:0], dp), dp.HasMin(), dp.Min(), dp.HasMax(), dp.Max())
 		for _, q := range t.qs {
 			add(q.suffix, quantile(sc.buckets, dp.Count(), q.q))
 		}
@@ -557,7 +557,7 @@ func (t *Translator) expHistogramPoints(name string, dps pmetric.ExponentialHist
 		if len(t.qs) == 0 || dp.Count() == 0 {
 			continue
 		}
-		sc.buckets = exponentialBuckets(sc.buckets[:0], dp)
+		sc.buckets = clampBuckets(exponentialBuckets(sc.buckets[:0], dp), dp.HasMin(), dp.Min(), dp.HasMax(), dp.Max())
 		for _, q := range t.qs {
 			add(q.suffix, quantile(sc.buckets, dp.Count(), q.q))
 		}
