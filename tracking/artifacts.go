@@ -511,7 +511,7 @@ func (r *Run) LogVisualization(ctx context.Context, image []byte, name string, o
 	// MLflow writes '/' in image keys as '#' so a key stays one file name.
 	key := strings.ReplaceAll(base, "/", "#")
 	stepped := imagesDir + "/" + key + "%step%" + strconv.FormatInt(o.step, 10) +
-		"%timestamp%" + strconv.FormatInt(o.ts.UnixMilli(), 10) + "%" + newHexID() + ".png"
+		"%timestamp%" + strconv.FormatInt(o.ts.UnixMilli(), 10) + "%" + newImageID() + ".png"
 	if err := r.LogArtifactBytes(ctx, image, stepped); err != nil {
 		return plot, err
 	}
@@ -519,6 +519,22 @@ func (r *Run) LogVisualization(ctx context.Context, image []byte, name string, o
 		return plot, err
 	}
 	return plot, nil
+}
+
+// newImageID is a stepped image's id: a newHexID whose first character is
+// a letter g-z, as MLflow 3's own client makes it. The tracking server
+// unquotes upload paths until they stop changing (validate_path_is_safe),
+// so "%<two hex digits>" anywhere in the name is decoded however the
+// client escapes it; an id that starts with a non-hex letter keeps the
+// "%<id>" separator intact. (The step and timestamp after "%step%" and
+// "%timestamp%" are exposed to the same decoding on the server: MLflow's
+// issue 14136, docs/tracking.md.)
+func newImageID() string {
+	id := []byte(newHexID())
+	var b [1]byte
+	_, _ = rand.Read(b[:])
+	id[0] = 'g' + b[0]%20
+	return string(id)
 }
 
 // newHexID is a random UUID4 in MLflow's 32-hex-digit form.

@@ -93,7 +93,7 @@ func TestDatabricksArtifacts(t *testing.T) {
 	require.True(t, ok)
 	require.Contains(t, string(mlmodel), "model_uuid: "+mi.UUID)
 
-	stepped := regexp.MustCompile(`^` + regexp.QuoteMeta(root) + `images/eval#cm%step%2%timestamp%1800000000000%[0-9a-f]{32}\.png$`)
+	stepped := regexp.MustCompile(`^` + regexp.QuoteMeta(root) + `images/eval#cm%step%2%timestamp%1800000000000%[g-z][0-9a-f]{31}\.png$`)
 	var files, images []string
 	for _, f := range srv.DatabricksFiles() {
 		files = append(files, strings.TrimPrefix(f, root))

@@ -365,7 +365,7 @@ func TestLogVisualization(t *testing.T) {
 	files, err := run.t.artifacts.ListArtifacts(ctx, &run.info, "images")
 	require.NoError(t, err)
 	require.Len(t, files, 1)
-	require.Regexp(t, `^images/eval#cm%step%3%timestamp%1800000000000%[0-9a-f]{32}\.png$`, files[0].Path)
+	require.Regexp(t, `^images/eval#cm%step%3%timestamp%1800000000000%[g-z][0-9a-f]{31}\.png$`, files[0].Path)
 	tag, _ := e.run(t, run.ID()).Tag("mlflow.loggedImages")
 	require.Equal(t, "True", tag)
 }
