@@ -513,6 +513,11 @@ func (r *Run) LogVisualization(ctx context.Context, image []byte, name string, o
 	stepped := imagesDir + "/" + key + "%step%" + strconv.FormatInt(o.step, 10) +
 		"%timestamp%" + strconv.FormatInt(o.ts.UnixMilli(), 10) + "%" + newImageID() + ".png"
 	if err := r.LogArtifactBytes(ctx, image, stepped); err != nil {
+		if strings.Contains(key, "#") && mlflow.IsInvalidParameter(err) {
+			// MLflow's own client fails the same way: the server's path
+			// check refuses '#'. The plot itself is stored.
+			return plot, fmt.Errorf("tracking: log visualization %q: a stepped image key with '/' is stored with '#', which MLflow tracking servers refuse; use a key without '/': %w", name, err)
+		}
 		return plot, err
 	}
 	if err := r.SetTag(ctx, loggedImagesTag, "True"); err != nil {

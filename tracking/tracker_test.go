@@ -353,7 +353,12 @@ func TestLogVisualization(t *testing.T) {
 	require.ErrorContains(t, err, "stepped images must be PNG")
 
 	at := time.UnixMilli(1_800_000_000_000)
-	_, err = e.tr.LogVisualization(ctx, pngBytes, "eval/cm", Step(3), Timestamp(at))
+	// A '/' in the key becomes '#' in the stepped name (as MLflow writes
+	// it), which tracking servers refuse: the plot lands, the error says why.
+	p, err = e.tr.LogVisualization(ctx, pngBytes, "eval/cm", Step(3), Timestamp(at))
+	require.ErrorContains(t, err, "use a key without '/'")
+	require.Equal(t, "plots/eval/cm.png", p)
+	_, err = e.tr.LogVisualization(ctx, pngBytes, "eval_cm", Step(3), Timestamp(at))
 	require.NoError(t, err)
 
 	root := "0/" + run.ID() + "/artifacts/"
@@ -365,7 +370,11 @@ func TestLogVisualization(t *testing.T) {
 	files, err := run.t.artifacts.ListArtifacts(ctx, &run.info, "images")
 	require.NoError(t, err)
 	require.Len(t, files, 1)
-	require.Regexp(t, `^images/eval#cm%step%3%timestamp%1800000000000%[g-z][0-9a-f]{31}\.png$`, files[0].Path)
+	// Like MLflow 2.9 the test server unquotes the path until it is stable,
+	// so "%18" of the timestamp becomes a control character (MLflow issue
+	// 14136, the same for MLflow's own client; 3.0 writes it back as %18).
+	// The id, which starts with a non-hex letter, survives.
+	require.Regexp(t, "^images/eval_cm%step%3%timestamp(%18|\x18)00000000000%[g-z][0-9a-f]{31}\\.png$", files[0].Path)
 	tag, _ := e.run(t, run.ID()).Tag("mlflow.loggedImages")
 	require.Equal(t, "True", tag)
 }

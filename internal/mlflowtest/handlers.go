@@ -673,7 +673,7 @@ func (s *Server) handleArtifact(w http.ResponseWriter, r *http.Request, rest str
 		p = rest
 	}
 	clean, ok := cleanArtifactPath(p)
-	if !ok || clean == "." {
+	if !ok || clean == "." || strings.Contains(p, "#") {
 		writeError(w, invalidParam("Invalid path"))
 		return
 	}

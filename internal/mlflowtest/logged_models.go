@@ -27,9 +27,9 @@ import (
 // sources.
 func WithLoggedModels() Option { return func(s *Server) { s.reg.v3 = true } }
 
-// WithMLflowPathDecoding makes the artifact proxy decode paths as a real
-// MLflow server does (see decodeArtifactPath).
-func WithMLflowPathDecoding() Option { return func(s *Server) { s.reg.mlflowPathDecoding = true } }
+// WithMLflowPathDecoding is kept for callers: the artifact proxy always
+// decodes paths as a real MLflow server does (see decodeArtifactPath).
+func WithMLflowPathDecoding() Option { return func(*Server) {} }
 
 const (
 	rpcLoggedModelsCreate = "logged-models"
@@ -385,15 +385,9 @@ func (s *Server) RunOutputs(runID string) []LoggedModelOutput {
 // changing, so "%25" + "41" ends up "A" and "%10" a control character;
 // 3.0 then writes control characters back as %xx (lowercase hex). The
 // server lives in this file because that last step is MLflow 3's.
-//
-// Only with WithMLflowPathDecoding: by default the path is used as the HTTP
-// server decoded it, because the repeated unquoting mangles MLflow's own
-// stepped-image names (images/<key>%step%<n>%timestamp%<ms>%<uuid>.png) and
-// tests of LogVisualization expect them intact.
+// A "#" anywhere is refused ("Invalid path"), as validate_path_is_safe
+// refuses it. Both apply always: the test server follows the real one.
 func (s *Server) decodeArtifactPath(p string) (string, error) {
-	if !s.reg.mlflowPathDecoding {
-		return p, nil
-	}
 	for range 10 {
 		d := pyUnquote(p)
 		if d == p {

@@ -44,13 +44,10 @@ type modelVersion struct {
 // registry is the registry's state, guarded by Server.mu. With v3 the
 // server also has MLflow 3's logged models (logged_models.go).
 type registry struct {
-	models map[string]*registeredModel
-	v3     bool
-	// mlflowPathDecoding: artifact paths unquoted until stable, as MLflow's
-	// validate_path_is_safe does (WithMLflowPathDecoding).
-	mlflowPathDecoding bool
-	loggedModels       map[string]*loggedModel
-	outputs            map[string][]LoggedModelOutput // run id -> runs/outputs
+	models       map[string]*registeredModel
+	v3           bool
+	loggedModels map[string]*loggedModel
+	outputs      map[string][]LoggedModelOutput // run id -> runs/outputs
 }
 
 // registryRoute recognises registry and MLflow 3 logged-model paths, which
