@@ -98,10 +98,10 @@ func (e *mlflowExporter) start(ctx context.Context, host component.Host) error {
 	checkCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	e.stopCheck = cancel
 	e.sweepDone.Add(1)
-	go func() {
+	go func(store backend) {
 		defer e.sweepDone.Done()
-		e.checkBackend(checkCtx, kind)
-	}()
+		e.checkBackend(checkCtx, store, kind)
+	}(e.store)
 	if e.cfg.RunIdleTimeout > 0 {
 		e.stopSweep = make(chan struct{})
 		e.sweepDone.Add(1)
@@ -132,8 +132,8 @@ func (e *mlflowExporter) sweepIdle(stop <-chan struct{}, every time.Duration) {
 // that a wrong address or refused credentials show in the log at startup
 // rather than at the first export. It never fails the start: data is
 // queued and retried until the backend answers.
-func (e *mlflowExporter) checkBackend(ctx context.Context, kind string) {
-	_, err := e.store.GetExperimentByName(ctx, "Default")
+func (e *mlflowExporter) checkBackend(ctx context.Context, store backend, kind string) {
+	_, err := store.GetExperimentByName(ctx, "Default")
 	var ae *mlflow.APIError
 	switch {
 	case err == nil || mlflow.IsNotFound(err):
