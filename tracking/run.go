@@ -340,9 +340,10 @@ func (r *Run) awaitCollector(ctx context.Context, timeout time.Duration) error {
 	for {
 		got, err := r.t.store.GetRun(ctx, r.info.RunID)
 		switch {
-		case err != nil && ctx.Err() == nil:
-			// A check cut short by the deadline says nothing.
-			last = err
+		case err != nil:
+			if ctx.Err() == nil { // a check cut short by the deadline says nothing
+				last = err
+			}
 		case got.Info.Status.Terminal() || len(got.Data.Metrics) > 0:
 			return nil
 		}
