@@ -182,3 +182,20 @@ func TestValidateTrackingURILikeStart(t *testing.T) {
 		})
 	}
 }
+
+// A config that tunes sending_queue.batch (as config/default.yaml does)
+// keeps the per-run partitioning it did not mention.
+func TestBatchOverrideKeepsRunPartitions(t *testing.T) {
+	cm, err := confmaptest.LoadConf(filepath.Join("..", "..", "config", "default.yaml"))
+	require.NoError(t, err)
+	sub, err := cm.Sub("exporters")
+	require.NoError(t, err)
+	sub, err = sub.Sub("mlflow")
+	require.NoError(t, err)
+	cfg := createDefaultConfig().(*Config)
+	require.NoError(t, sub.Unmarshal(cfg))
+	b := cfg.QueueConfig.Get().Batch.Get()
+	assert.Equal(t, time.Second, b.FlushTimeout, "the shipped config's own batch settings apply")
+	assert.Equal(t, []string{runPartitionKey}, b.Partition.MetadataKeys)
+	assert.True(t, partitionedByRun(cfg))
+}

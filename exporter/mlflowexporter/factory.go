@@ -4,6 +4,7 @@ package mlflowexporter
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
@@ -35,6 +36,9 @@ func createDefaultConfig() component.Config {
 	batch.FlushTimeout = time.Second
 	batch.MinSize = 1000
 	batch.MaxSize = 20000
+	// One batch per run (partition.go): flushes become full log-batch
+	// requests, and coalesce further while the rate budget binds.
+	batch.Partition.MetadataKeys = []string{runPartitionKey}
 	queue.Batch = configoptional.Some(batch)
 	queue.NumConsumers = 4
 
@@ -72,7 +76,7 @@ func createMetricsExporter(ctx context.Context, set exporter.Settings, cfg compo
 	if err != nil {
 		return nil, err
 	}
-	return exporterhelper.NewMetrics(ctx, set, cfg, e.pushMetrics,
+	exp, err := exporterhelper.NewMetrics(ctx, set, cfg, e.pushMetrics,
 		exporterhelper.WithStart(e.start),
 		exporterhelper.WithShutdown(e.shutdown),
 		exporterhelper.WithCapabilities(consumer.Capabilities{MutatesData: false}),
@@ -82,4 +86,22 @@ func createMetricsExporter(ctx context.Context, set exporter.Settings, cfg compo
 		exporterhelper.WithRetry(c.RetryConfig),
 		exporterhelper.WithQueue(c.QueueConfig),
 	)
+	if err != nil || !partitionedByRun(c) {
+		return exp, err
+	}
+	return runPartitioner{exp}, nil
+}
+
+// partitionedByRun says whether the sending queue batches per run, so that
+// requests must carry their run in the client metadata.
+func partitionedByRun(c *Config) bool {
+	if !c.QueueConfig.HasValue() || !c.QueueConfig.Get().Batch.HasValue() {
+		return false
+	}
+	for _, k := range c.QueueConfig.Get().Batch.Get().Partition.MetadataKeys {
+		if strings.EqualFold(k, runPartitionKey) {
+			return true
+		}
+	}
+	return false
 }

@@ -1,0 +1,113 @@
+package mlflowexporter
+
+import (
+	"context"
+	"slices"
+	"strings"
+
+	"go.opentelemetry.io/collector/client"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+
+	"github.com/otelcol-mlflow/otelcol-mlflow/exporter/mlflowexporter/internal/translate"
+)
+
+// runPartitionKey is the client metadata key that carries a request's run
+// through the sending queue. The default batch config partitions on it
+// (sending_queue.batch.partition.metadata_keys), so every batch holds one
+// run's data and becomes full log-batch requests instead of one small
+// request per run per flush.
+//
+// Why this keeps durability: the queue (persistent with file_storage)
+// releases a request only when the batch that holds it was exported, and
+// the persistent queue stores client metadata with each request, so the
+// partitions survive a restart. Coalescing happens inside the queue, never
+// in memory after an acknowledgement. And it adapts to the backend's
+// budget: while every queue consumer waits on the rate limiter, a run's
+// partition keeps filling (up to max_size), so requests grow exactly when
+// the budget binds; when it does not, a partition flushes after
+// flush_timeout. docs/reliability.md.
+const runPartitionKey = "otelcol-mlflow-run"
+
+// runAttributes are the resource attributes that decide a resource's run
+// (translate.Identity) or, for host telemetry, its host.
+var runAttributes = []string{
+	translate.AttrRunID, translate.AttrExperimentID, translate.AttrExperimentName,
+	translate.AttrRunName, translate.AttrServiceName, translate.AttrParentRunID,
+	translate.AttrParentRunName, translate.AttrHostName,
+}
+
+// partitionOf names the partition of a resource: equal for every resource
+// of one run. It need not be the run key itself (defaults from the config
+// are applied later, when translating); over-splitting only costs a
+// smaller batch.
+func partitionOf(attrs pcommon.Map) string {
+	var b strings.Builder
+	for _, k := range runAttributes {
+		if v, ok := attrs.Get(k); ok {
+			b.WriteString(k)
+			b.WriteByte('=')
+			b.WriteString(v.AsString())
+		}
+		b.WriteByte(0)
+	}
+	return b.String()
+}
+
+// runPartitioner puts each run's resources into the sending queue as a
+// request of its own, tagged with its partition in the client metadata.
+type runPartitioner struct {
+	exporter.Metrics
+}
+
+func (p runPartitioner) Capabilities() consumer.Capabilities {
+	return consumer.Capabilities{MutatesData: false}
+}
+
+func (p runPartitioner) ConsumeMetrics(ctx context.Context, md pmetric.Metrics) error {
+	rms := md.ResourceMetrics()
+	if rms.Len() == 0 {
+		return p.Metrics.ConsumeMetrics(ctx, md)
+	}
+	keys := make([]string, rms.Len())
+	var order []string
+	for i := range rms.Len() {
+		keys[i] = partitionOf(rms.At(i).Resource().Attributes())
+		if !slices.Contains(order, keys[i]) {
+			order = append(order, keys[i])
+		}
+	}
+	if len(order) == 1 {
+		return p.Metrics.ConsumeMetrics(withPartition(ctx, order[0]), md)
+	}
+	// The data is shared with other consumers of the pipeline: copy.
+	for _, key := range order {
+		part := pmetric.NewMetrics()
+		for i := range rms.Len() {
+			if keys[i] == key {
+				rms.At(i).CopyTo(part.ResourceMetrics().AppendEmpty())
+			}
+		}
+		// A refusal (queue full) is returned at once: the sender retries the
+		// whole request, and the parts already queued are written once
+		// (re-sent points are recognised, docs/mapping.md §2).
+		if err := p.Metrics.ConsumeMetrics(withPartition(ctx, key), part); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func withPartition(ctx context.Context, key string) context.Context {
+	info := client.FromContext(ctx)
+	md := map[string][]string{runPartitionKey: {key}}
+	for k := range info.Metadata.Keys() {
+		if !strings.EqualFold(k, runPartitionKey) {
+			md[k] = info.Metadata.Get(k)
+		}
+	}
+	info.Metadata = client.NewMetadata(md)
+	return client.NewContext(ctx, info)
+}
