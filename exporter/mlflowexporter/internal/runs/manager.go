@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -25,8 +26,20 @@ type Settings struct {
 	// ConvergenceWindow is how long after finding or creating a run the
 	// manager keeps checking for a duplicate created by another collector.
 	ConvergenceWindow time.Duration
-	Logger            *zap.Logger
-	Now               func() time.Time
+	// ConvergenceSearchRate bounds the searches that convergence checks
+	// send, in requests per second for the whole manager (default 1, a
+	// seventh of Databricks' search limit; negative: unbounded), with
+	// bursts of up to ConvergenceSearchBurst (default 5). A check that
+	// finds the budget spent waits for the next export of its run.
+	ConvergenceSearchRate  float64
+	ConvergenceSearchBurst int
+	// ListingMaxAge is how long a listing of an experiment's runs answers
+	// lookups before new runs are created (default 10s); ListingMaxRuns
+	// bounds the runs one listing reads (default 5000, in pages of 1000).
+	ListingMaxAge  time.Duration
+	ListingMaxRuns int
+	Logger         *zap.Logger
+	Now            func() time.Time
 }
 
 // Manager maps run identities to MLflow runs.
@@ -37,6 +50,11 @@ type Manager struct {
 	mu   sync.Mutex
 	runs map[string]*Run
 	exps map[string]string // experiment name -> id
+	idx  map[string]*expIndex
+
+	// budget spaces convergence searches; listings counts listings taken.
+	budget   budget
+	listings atomic.Int64
 
 	// resolveMu serialises finding and creating runs, so that two exports of
 	// a new run in this process cannot both create it. Creation is rare: the
@@ -58,7 +76,22 @@ func NewManager(store mlflow.Store, set Settings) *Manager {
 	if set.ConvergenceWindow == 0 {
 		set.ConvergenceWindow = 2 * time.Minute
 	}
-	return &Manager{store: store, set: set, runs: map[string]*Run{}, exps: map[string]string{}}
+	if set.ConvergenceSearchRate == 0 {
+		set.ConvergenceSearchRate = 1
+	}
+	if set.ConvergenceSearchBurst <= 0 {
+		set.ConvergenceSearchBurst = 5
+	}
+	if set.ListingMaxAge <= 0 {
+		set.ListingMaxAge = 10 * time.Second
+	}
+	if set.ListingMaxRuns <= 0 {
+		set.ListingMaxRuns = 5000
+	}
+	return &Manager{
+		store: store, set: set, runs: map[string]*Run{}, exps: map[string]string{}, idx: map[string]*expIndex{},
+		budget: budget{rate: set.ConvergenceSearchRate, burst: float64(set.ConvergenceSearchBurst)},
+	}
 }
 
 // Get returns the run for id, finding or creating it. startMs is the start
@@ -93,14 +126,22 @@ func (m *Manager) Get(ctx context.Context, id translate.Identity, startMs int64,
 // and points r at the winner. A collector whose first search saw only its
 // own run cannot know about a replica that created one a moment later; the
 // later replica may win the comparison, so the earlier one must look again.
-// Call with r locked.
+// Checks fall due at once after a creation that was not searched again,
+// then 1, 2, 4, ... seconds after the run was resolved (nextCheck); the due
+// checks of one experiment share one listing, and their searches stay
+// within ConvergenceSearchRate (a check is postponed, not skipped, while
+// the budget is spent). Call with r locked.
 func (m *Manager) Converge(ctx context.Context, r *Run) error {
 	now := m.set.Now()
-	if !r.Managed || !now.Before(r.verifyUntil) || now.Sub(r.lastVerify) < time.Second {
+	if !r.Managed || !now.Before(r.verifyUntil) {
 		return nil
 	}
-	found, err := m.findByKey(ctx, r.ExperimentID, r.key)
-	if err != nil {
+	due, ok := m.nextCheck(r)
+	if !ok || now.Before(due) {
+		return nil
+	}
+	found, ok, err := m.checkRuns(ctx, r.ExperimentID, r.key, due)
+	if err != nil || !ok {
 		return err
 	}
 	r.lastVerify = now
@@ -111,6 +152,7 @@ func (m *Manager) Converge(ctx context.Context, r *Run) error {
 	if w.Info.RunID == r.ID {
 		return nil
 	}
+	m.invalidate(r.ExperimentID, r.key)
 	if err := m.retire(ctx, r.ID, w); err != nil {
 		return err
 	}
@@ -193,6 +235,7 @@ func (m *Manager) Forget(r *Run) {
 		delete(m.runs, r.key)
 	}
 	m.mu.Unlock()
+	m.invalidate(r.ExperimentID, r.key)
 }
 
 func (m *Manager) resolve(ctx context.Context, id translate.Identity, startMs int64, user string) (*Run, error) {
@@ -201,6 +244,9 @@ func (m *Manager) resolve(ctx context.Context, id translate.Identity, startMs in
 		// The experiment was deleted after its id was cached. Looking it up
 		// by name again restores it, and MLflow restores its runs with it.
 		m.mu.Lock()
+		if expID, ok := m.exps[id.ExperimentName]; ok {
+			delete(m.idx, expID)
+		}
 		delete(m.exps, id.ExperimentName)
 		m.mu.Unlock()
 		return m.resolveOnce(ctx, id, startMs, user)
@@ -242,12 +288,17 @@ func (m *Manager) resolveOnce(ctx context.Context, id translate.Identity, startM
 		return nil, err
 	}
 	key := id.Key()
-	found, err := m.findByKey(ctx, expID, key)
+	found, seenAt, err := m.lookup(ctx, expID, key)
 	if err != nil {
 		return nil, err
 	}
 	if len(found) > 0 {
-		return m.adoptExisting(ctx, winner(found), id)
+		r, err := m.adoptExisting(ctx, winner(found), id)
+		if r != nil {
+			// What the lookup saw counts as a check at that time.
+			r.lastVerify = seenAt
+		}
+		return r, err
 	}
 
 	// The run is created with only what identifies it; every other tag goes
@@ -266,12 +317,21 @@ func (m *Manager) resolveOnce(ctx context.Context, id translate.Identity, startM
 	if err != nil {
 		return nil, fmt.Errorf("create %s: %w", id, err)
 	}
+	m.noteCreated(expID, key, mlflow.Run{Info: created.Info, Data: mlflow.RunData{Tags: tags}})
 	// Another collector may have created the same run concurrently. Every
 	// collector that sees several picks the same winner; a loser deletes its
-	// own run, which holds no data yet.
-	found, err = m.findByKey(ctx, expID, key)
-	if err != nil {
-		return nil, err
+	// own run, which holds no data yet. The search after the creation is
+	// made at once while the convergence budget allows; in a burst of new
+	// runs it is left to the first convergence check (Converge), which one
+	// listing answers for all of them.
+	checked := time.Time{}
+	found = nil
+	if m.budget.take(m.set.Now()) {
+		checked = m.set.Now()
+		found, err = m.findByKey(ctx, expID, key)
+		if err != nil {
+			return nil, err
+		}
 	}
 	if len(found) > 1 {
 		if w := winner(found); w.Info.RunID != created.Info.RunID {
@@ -282,9 +342,11 @@ func (m *Manager) resolveOnce(ctx context.Context, id translate.Identity, startM
 			}
 			m.set.Logger.Info("Another collector created the same run; using the one all collectors agree on",
 				zap.String("run", id.String()), zap.String("run_id", w.Info.RunID))
+			m.invalidate(expID, key)
 			r, err := m.adoptExisting(ctx, w, id)
 			if err == nil {
 				r.verifyUntil = m.set.Now().Add(m.set.ConvergenceWindow)
+				r.lastVerify = checked
 			}
 			return r, err
 		}
@@ -296,6 +358,7 @@ func (m *Manager) resolveOnce(ctx context.Context, id translate.Identity, startM
 		r.StartTime = startMs
 	}
 	r.adopt(mlflow.RunData{Tags: tags})
+	r.lastVerify = checked
 	return r, nil
 }
 
@@ -421,6 +484,7 @@ func (m *Manager) End(ctx context.Context, r *Run, status mlflow.RunStatus, endM
 	m.mu.Lock()
 	r.ended = true
 	m.mu.Unlock()
+	m.invalidate(r.ExperimentID, r.key)
 	return nil
 }
 
@@ -440,6 +504,9 @@ func (m *Manager) EndIdle(ctx context.Context) (int, error) {
 		}
 	}
 	m.mu.Unlock()
+	for _, r := range idle {
+		m.invalidate(r.ExperimentID, r.key)
+	}
 	var errs []error
 	ended := 0
 	for _, r := range idle {
@@ -536,6 +603,7 @@ func (m *Manager) EndedElsewhere(ctx context.Context, r *Run, every time.Duratio
 	m.mu.Lock()
 	r.ended = true
 	m.mu.Unlock()
+	m.invalidate(r.ExperimentID, r.key)
 	m.set.Logger.Info("MLflow run ended outside the collector; no more system metrics go into it",
 		zap.String("run_id", r.ID), zap.String("status", string(got.Info.Status)))
 	return true, nil
