@@ -39,6 +39,7 @@ type mlflowExporter struct {
 	tel    *telemetry
 	drops  *dropLog
 	health *health
+	lag    *lagTracker
 
 	// Set in start.
 	store backend
@@ -63,6 +64,10 @@ func newExporter(cfg *Config, set exporter.Settings) (*mlflowExporter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create self-metrics: %w", err)
 	}
+	lag, err := newLagTracker(set.Logger, set.MeterProvider, time.Now)
+	if err != nil {
+		return nil, fmt.Errorf("create self-metrics: %w", err)
+	}
 	tr := translate.New(translate.Options{
 		StepAttribute:      cfg.Metrics.StepAttribute,
 		KeyStyle:           translate.KeyStyle(cfg.Metrics.AttributeKeyStyle),
@@ -75,7 +80,7 @@ func newExporter(cfg *Config, set exporter.Settings) (*mlflowExporter, error) {
 	})
 	return &mlflowExporter{
 		cfg: cfg, set: set, logger: set.Logger, tr: tr, getenv: os.Getenv, now: time.Now,
-		tel: tel, drops: newDropLog(set.Logger, tel), health: h,
+		tel: tel, drops: newDropLog(set.Logger, tel), health: h, lag: lag,
 	}, nil
 }
 
@@ -373,6 +378,7 @@ func (e *mlflowExporter) exportRun(ctx context.Context, g *runGroup) error {
 		return err
 	}
 	e.runs.Touch(r, lastPoint)
+	e.lag.landed(ctx, lastPoint)
 	if end != nil {
 		if err := e.runs.End(ctx, r, end.Status, end.TimeMs); err != nil {
 			return err

@@ -30,6 +30,12 @@ func createDefaultConfig() component.Config {
 	client.Timeout = 30 * time.Second
 
 	queue := exporterhelper.NewDefaultQueueConfig()
+	// Sized in points, not requests: the run partitions split every OTLP
+	// request into one per run, and a backlog is data, not calls. 200k
+	// points hold a few minutes of a busy gateway in memory (tens of MB);
+	// a persistent queue on disk can hold far more (config/default.yaml).
+	queue.Sizer = exporterhelper.RequestSizerTypeItems
+	queue.QueueSize = 200_000
 	// Batching inside the exporter fills log-batch calls (1000 metrics
 	// each); a flush timeout keeps latency to MLflow's UI around a second.
 	batch := exporterhelper.NewDefaultBatchConfig()

@@ -473,7 +473,7 @@ func TestReliabilityReceiverBodyLimit(t *testing.T) {
 }
 
 // TestReliabilityFullQueueRefusesNotDrops: with MLflow down and a queue of
-// two requests that does not block, the receiver refuses what does not fit,
+// a few points that does not block, the receiver refuses what does not fit,
 // so the sender is told (an SDK with retry on would send it again);
 // everything it accepted lands after the outage, and nothing it refused
 // appears.
@@ -481,7 +481,10 @@ func TestReliabilityFullQueueRefusesNotDrops(t *testing.T) {
 	skipOnRealServer(t, "needs fault injection: the server goes down until the queue is full")
 	srv := startFlakyMLflow(t)
 	vars := relVars(t, srv.URL(), false, "")
-	vars["exporter"] = strings.Replace(vars["exporter"], "    sending_queue:\n", "    sending_queue:\n      queue_size: 2\n      block_on_overflow: false\n", 1)
+	// The queue is sized in points (sizer: items): 12 points, the first
+	// export (5 steps of 2 metrics) and a few one-step exports.
+	vars["exporter"] = strings.Replace(vars["exporter"], "    sending_queue:\n", "    sending_queue:\n      queue_size: 12\n      block_on_overflow: false\n", 1)
+	vars["exporter"] = strings.Replace(vars["exporter"], "        flush_timeout: 100ms\n", "        flush_timeout: 100ms\n        min_size: 1\n        max_size: 12\n", 1)
 	c := StartCollector(t, ReliabilityConfig, vars)
 	st := newStreamNoRetry(t, c, "full-queue")
 	st.mustSend(t, 5)
