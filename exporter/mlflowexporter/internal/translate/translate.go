@@ -75,6 +75,9 @@ type Point struct {
 	// ExplicitStep is false when the point had no step attribute; the
 	// exporter then derives the step from the run (see docs/mapping.md).
 	ExplicitStep bool
+	// Writer identifies the resource the point came from (a hash of its
+	// attributes): the exporter deduplicates each writer's series apart.
+	Writer uint64 `json:"-"`
 }
 
 // RunEnd asks for the run to end.
@@ -98,6 +101,8 @@ type ResourceData struct {
 	End     *RunEnd
 	// EarliestMs is the earliest point timestamp, the start time of a new run.
 	EarliestMs int64
+	// Writer is the hash of the resource's attributes (Point.Writer).
+	Writer uint64 `json:"-"`
 }
 
 // Options configure a Translator.
@@ -253,6 +258,7 @@ func (t *Translator) resource(attrs pcommon.Map, rd *ResourceData, stats *Stats)
 		}
 	}
 	rd.Identity = id
+	rd.Writer = writerOf(attrs)
 	rd.HostName = str(AttrHostName)
 	rd.Backend = str(mlflow.BackendAttr)
 	if v, ok := attrs.Get("process.pid"); ok && v.Type() == pcommon.ValueTypeInt {
@@ -278,6 +284,30 @@ func (t *Translator) resource(attrs pcommon.Map, rd *ResourceData, stats *Stats)
 		}
 		return true
 	})
+}
+
+// writerOf hashes a resource's attribute set, in any order (FNV-1a of each
+// attribute, summed).
+func writerOf(attrs pcommon.Map) uint64 {
+	var sum uint64
+	attrs.Range(func(k string, v pcommon.Value) bool {
+		h := uint64(14695981039346656037)
+		add := func(s string) {
+			for i := 0; i < len(s); i++ {
+				h = (h ^ uint64(s[i])) * 1099511628211
+			}
+			h = (h ^ 0xff) * 1099511628211
+		}
+		add(k)
+		if v.Type() == pcommon.ValueTypeStr {
+			add(v.Str())
+		} else {
+			add(v.AsString())
+		}
+		sum += h
+		return true
+	})
+	return sum
 }
 
 // setTag replaces an existing tag of the same key: a later, more specific
@@ -452,7 +482,7 @@ func parseStep(v pcommon.Value) (int64, bool) {
 }
 
 func (t *Translator) add(rd *ResourceData, key string, value float64, ts, step int64, explicit bool) {
-	rd.Points = append(rd.Points, Point{Metric: mlflow.Metric{Key: key, Value: value, Timestamp: ts, Step: step}, ExplicitStep: explicit})
+	rd.Points = append(rd.Points, Point{Metric: mlflow.Metric{Key: key, Value: value, Timestamp: ts, Step: step}, ExplicitStep: explicit, Writer: rd.Writer})
 	if rd.EarliestMs == 0 || ts < rd.EarliestMs {
 		rd.EarliestMs = ts
 	}
