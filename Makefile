@@ -58,6 +58,12 @@ LOAD_FLAGS ?= -duration 20s -senders 4 -steps 2500
 load: build
 	$(GO) run ./tools/loaddriver -bin $(BIN) $(LOAD_FLAGS)
 
+# Gateway case: N concurrent runs x M series through one collector with a
+# persistent queue, into the test server as a fake Databricks workspace.
+LOAD_GATEWAY_FLAGS ?= -runs 100 -series 10 -databricks -duration 75s
+load-gateway: build
+	$(GO) run ./tools/loaddriver -bin $(BIN) $(LOAD_GATEWAY_FLAGS)
+
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 

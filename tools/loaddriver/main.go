@@ -4,6 +4,10 @@
 // the log-batch requests per 1000 points (1.0 is ideal).
 //
 //	go run ./tools/loaddriver -bin bin/otelcol-mlflow -duration 20s -senders 4
+//
+// With -runs N it measures the gateway case instead (gateway.go): N
+// concurrent runs x -series M through one collector with a persistent
+// queue, optionally into a fake Databricks workspace (-databricks).
 package main
 
 import (
@@ -48,8 +52,26 @@ func main() {
 	stepsPerSec := flag.Int("steps", 2000, "steps per second per sender")
 	// The Go SDK keeps at most 2000 attribute sets per instrument and
 	// collection; steps per interval must stay under that.
-	interval := flag.Duration("interval", 200*time.Millisecond, "SDK export interval")
+	interval := flag.Duration("interval", 200*time.Millisecond, "SDK export interval (gateway mode: 1s unless set)")
+	gw := gatewayOpts{}
+	flag.IntVar(&gw.runs, "runs", 0, "gateway mode: concurrent runs (goroutines in this process, one MeterProvider and resource each)")
+	flag.IntVar(&gw.series, "series", 10, "gateway mode: gauge series per run, each with a step attribute")
+	flag.Float64Var(&gw.rate, "rate", 0, "gateway mode: steps per second per run (0: 1200 points per minute per run)")
+	flag.BoolVar(&gw.databricks, "databricks", false, "gateway mode: the test server as a fake Databricks workspace with its published rate limits")
+	flag.IntVar(&gw.conns, "conns", 4, "gateway mode: OTLP gRPC connections the runs share")
+	flag.BoolVar(&gw.cumulative, "cumulative", false, "gateway mode: cumulative temporality (the SDK re-exports every step at every export)")
+	flag.DurationVar(&gw.drain, "drain", 5*time.Minute, "gateway mode: how long to wait for the points to land after the last send")
+	flag.IntVar(&gw.memLimitMiB, "memory-limit-mib", 512, "gateway mode: memory_limiter limit_mib as in config/default.yaml (0: no memory_limiter)")
 	flag.Parse()
+	if gw.runs > 0 {
+		gw.bin, gw.duration, gw.interval = *bin, *duration, *interval
+		set := map[string]bool{}
+		flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if !set["interval"] {
+			gw.interval = time.Second
+		}
+		os.Exit(runGateway(gw))
+	}
 
 	srv := mlflowtest.NewServer()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
