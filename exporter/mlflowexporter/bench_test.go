@@ -90,6 +90,62 @@ func BenchmarkPush(b *testing.B) {
 	b.ReportMetric(float64(store.batches)*1000/float64(store.points), "requests/1000points")
 }
 
+// BenchmarkPushCumulative is the same training export as a cumulative SDK
+// sends it: each push carries the previous 1000 steps of every metric again
+// (stamped with the flush time) and 1000 new ones. points/s counts every
+// point received, re-exports included; half of them are written.
+func BenchmarkPushCumulative(b *testing.B) {
+	cfg := createDefaultConfig().(*Config)
+	e, err := newExporter(cfg, exportertest.NewNopSettings(metadata.Type))
+	if err != nil {
+		b.Fatal(err)
+	}
+	store := &encodingStore{}
+	e.store = store
+	e.runs = runs.NewManager(&explicitRunStore{encodingStore: store}, runs.Settings{DedupWindow: cfg.DedupWindow})
+	ctx := context.Background()
+	const steps, names = 2000, 10
+	md := pmetric.NewMetrics()
+	rm := md.ResourceMetrics().AppendEmpty()
+	rm.Resource().Attributes().PutStr("mlflow.run.id", "0123456789abcdef0123456789abcdef")
+	ms := rm.ScopeMetrics().AppendEmpty().Metrics()
+	var dps []pmetric.NumberDataPoint
+	for n := 0; n < names; n++ {
+		m := ms.AppendEmpty()
+		m.SetName(fmt.Sprintf("train/metric_%d", n))
+		g := m.SetEmptyGauge()
+		for s := 0; s < steps; s++ {
+			dps = append(dps, g.DataPoints().AppendEmpty())
+		}
+	}
+	set := func(i int) {
+		for j, dp := range dps {
+			s := int64(i*steps/2 + j%steps) // steps i*1000 .. i*1000+1999
+			dp.SetDoubleValue(float64(s) * 0.001)
+			dp.SetTimestamp(pcommon.NewTimestampFromTime(time.Unix(1_800_000_000+int64(i), 0)))
+			dp.Attributes().PutInt("step", s)
+		}
+	}
+	set(0)
+	if err := e.pushMetrics(ctx, md); err != nil {
+		b.Fatal(err)
+	}
+	written := store.points
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 1; i <= b.N; i++ {
+		set(i)
+		if err := e.pushMetrics(ctx, md); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	if got, want := store.points-written, b.N*steps/2*names; got != want {
+		b.Fatalf("wrote %d points, want %d (each step once)", got, want)
+	}
+	b.ReportMetric(float64(b.N*steps*names)/b.Elapsed().Seconds(), "points/s")
+}
+
 type explicitRunStore struct{ *encodingStore }
 
 func (s *explicitRunStore) GetRun(_ context.Context, id string) (*mlflow.Run, error) {
