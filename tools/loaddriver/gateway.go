@@ -141,6 +141,7 @@ type timedExporter struct {
 
 type senderStats struct {
 	exports, errors atomic.Int64
+	lost            atomic.Int64 // points of failed exports: the SDK drops them
 	lastEnd         atomic.Int64 // unix ns
 	mu              sync.Mutex
 	durations       []time.Duration
@@ -166,6 +167,15 @@ func (e timedExporter) Export(ctx context.Context, rm *metricdata.ResourceMetric
 	e.st.mu.Unlock()
 	if err != nil {
 		e.st.errors.Add(1)
+		var n int64
+		for _, sm := range rm.ScopeMetrics {
+			for _, m := range sm.Metrics {
+				if g, ok := m.Data.(metricdata.Gauge[float64]); ok {
+					n += int64(len(g.DataPoints))
+				}
+			}
+		}
+		e.st.lost.Add(n)
 	}
 	return err
 }
@@ -378,27 +388,6 @@ service:
 		temporality = metricdata.CumulativeTemporality
 	}
 
-	// Collector-side observations while the load runs.
-	var peakQueue, peakLag float64
-	sampleDone := make(chan struct{})
-	sampleStop := make(chan struct{})
-	go func() {
-		defer close(sampleDone)
-		t := time.NewTicker(2 * time.Second)
-		defer t.Stop()
-		for {
-			select {
-			case <-sampleStop:
-				return
-			case <-t.C:
-			}
-			if m, err := scrape(metricsPort); err == nil {
-				peakQueue = max(peakQueue, m["otelcol_exporter_queue_size"])
-				peakLag = max(peakLag, m["otelcol_exporter_mlflow_lag"])
-			}
-		}
-	}()
-
 	ctx := context.Background()
 	var (
 		sent      atomic.Int64
@@ -406,9 +395,43 @@ service:
 		stats     senderStats
 		wg        sync.WaitGroup
 	)
+	_, _, driverCPU0, _ := procStats(os.Getpid())
+	begin := time.Now()
+
+	// Collector-side observations while the load runs, every 2 s; a line
+	// every 10 s shows how the backlog and memory go.
+	var peakQueue, peakLag float64
+	var queueNow atomic.Int64
+	sampleDone := make(chan struct{})
+	sampleStop := make(chan struct{})
+	go func() {
+		defer close(sampleDone)
+		t := time.NewTicker(2 * time.Second)
+		defer t.Stop()
+		for i := 1; ; i++ {
+			select {
+			case <-sampleStop:
+				return
+			case <-t.C:
+			}
+			m, err := scrape(metricsPort)
+			if err != nil {
+				continue
+			}
+			peakQueue = max(peakQueue, m["otelcol_exporter_queue_size"])
+			peakLag = max(peakLag, m["otelcol_exporter_mlflow_lag"])
+			queueNow.Store(int64(m["otelcol_exporter_queue_size"]))
+			if i%5 == 0 {
+				rss, _, _, _ := procStats(pid)
+				log.Printf("t=%3.0fs sent %d landed %d queue %.0f lag %.1fs refused %.0f RSS %d MB",
+					time.Since(begin).Seconds(), sent.Load(), land.points.Load(), m["otelcol_exporter_queue_size"],
+					m["otelcol_exporter_mlflow_lag"], m["otelcol_receiver_refused_metric_points"], rss/1024)
+			}
+		}
+	}()
+
 	stepPeriod := time.Duration(float64(time.Second) / o.rate)
 	tickPeriod := max(stepPeriod, 10*time.Millisecond)
-	begin := time.Now()
 	for r := 0; r < o.runs; r++ {
 		wg.Add(1)
 		go func(r int) {
@@ -492,12 +515,21 @@ service:
 		}
 		return n
 	}
+	// Points of failed exports never arrive (the SDK gave up on them); stop
+	// waiting when the rest has landed, or when nothing lands any more and
+	// the collector's queue is empty.
 	deadline := sendEnd.Add(o.drain)
-	for land.points.Load() < want && time.Now().Before(deadline) {
+	for quiet := time.Now(); land.points.Load() < want-stats.lost.Load() && time.Now().Before(deadline); {
+		before := land.points.Load()
 		time.Sleep(200 * time.Millisecond)
+		if land.points.Load() != before || queueNow.Load() > 0 {
+			quiet = time.Now()
+		} else if time.Since(quiet) > 30*time.Second {
+			break
+		}
 	}
 	got := stored()
-	for got < want && time.Now().Before(deadline) {
+	for got < want-stats.lost.Load() && time.Now().Before(deadline) {
 		time.Sleep(2 * time.Second)
 		got = stored()
 	}
@@ -515,6 +547,7 @@ service:
 	}
 	stop()
 	logOut, _ := os.ReadFile(logPath)
+	_, _, driverCPU1, _ := procStats(os.Getpid())
 
 	reqs := srv.RequestCount("runs/log-batch")
 	searches := srv.RequestCount("runs/search")
@@ -554,6 +587,9 @@ service:
 	if firstErr != nil {
 		fmt.Printf("first sender error: %v\n", firstErr)
 	}
+	if lost := stats.lost.Load(); lost > 0 {
+		fmt.Printf("senders dropped %d points of failed exports (after the SDK's retries)\n", lost)
+	}
 	fmt.Printf("senders behind schedule: worst step recorded %s late (a run's steps are due every %s)\n",
 		time.Duration(behindMax.Load()).Round(time.Millisecond), stepPeriod.Round(time.Millisecond))
 	fmt.Printf("landed %d points (%.2f%%) in %d runs (%d created) by %.1fs: %.0f points/s\n",
@@ -567,8 +603,8 @@ service:
 		reqs, float64(reqs)/k, searches, expReqs, srv.RequestCount(""), throttled)
 	fmt.Printf("collector refusals: enqueue_failed %.0f points, receiver refused %.0f points, send_failed %.0f points\n",
 		m["otelcol_exporter_enqueue_failed_metric_points"], m["otelcol_receiver_refused_metric_points"], m["otelcol_exporter_send_failed_metric_points"])
-	fmt.Printf("collector: RSS peak %.0f MB, final %.0f MB; CPU %.1fs (%.3fs per 1000 points)\n",
-		float64(hwmKB)/1024, float64(rssKB)/1024, cpu.Seconds(), cpu.Seconds()/k)
+	fmt.Printf("collector: RSS peak %.0f MB, final %.0f MB; CPU %.1fs (%.3fs per 1000 points); this driver (senders and test server): CPU %.1fs\n",
+		float64(hwmKB)/1024, float64(rssKB)/1024, cpu.Seconds(), cpu.Seconds()/k, (driverCPU1 - driverCPU0).Seconds())
 	for _, line := range strings.Split(string(logOut), "\n") {
 		if strings.Contains(line, "\twarn\t") || strings.Contains(line, "\terror\t") || strings.Contains(line, "behind") || strings.Contains(line, "caught up") {
 			fmt.Println("collector log:", line)
