@@ -61,6 +61,9 @@ type Config struct {
 	// SystemMetrics attaches host and GPU telemetry to runs (docs/mapping.md §9).
 	SystemMetrics SystemMetricsConfig `mapstructure:"system_metrics"`
 
+	// Access restricts what each sender (tenant) may write; docs/deploy.md.
+	Access AccessConfig `mapstructure:"access"`
+
 	// Databricks configures databricks tracking URIs; docs/databricks.md.
 	Databricks DatabricksConfig `mapstructure:"databricks"`
 	// RateLimits caps requests per second per endpoint group (log_batch,
@@ -175,6 +178,9 @@ func (cfg *Config) Validate() error {
 		errs = append(errs, errors.New("dedup_window must not be negative"))
 	}
 	if err := cfg.SystemMetrics.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := cfg.Access.validate(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

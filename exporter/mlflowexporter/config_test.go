@@ -67,6 +67,11 @@ func TestLoadConfig(t *testing.T) {
 		assert.Equal(t, 100, cfg.DedupWindow)
 		assert.Equal(t, SystemMetricsConfig{Mode: "otel", NodePrefix: "always", LocalHostName: "node-7",
 			AttachWindow: 90 * time.Second, EndCheckInterval: 5 * time.Second}, cfg.SystemMetrics)
+		assert.Equal(t, AccessConfig{
+			TenantFrom: []string{"auth.subject", "resource.team"},
+			Tenants:    map[string][]string{"team-a": {"/Shared/team-a/*"}, "*": {"/Users/{tenant}/*"}},
+			Anonymous:  []string{"/Shared/sandbox/*"},
+		}, cfg.Access)
 		q := cfg.QueueConfig.Get()
 		assert.Equal(t, 2, q.NumConsumers)
 		assert.Equal(t, int64(5000), q.QueueSize)
@@ -100,6 +105,7 @@ func TestLoadConfig(t *testing.T) {
 		{"bad_style", "attribute_key_style"},
 		{"bad_status", "run_idle_end_status"},
 		{"bad_attach_window", "system_metrics.attach_window"},
+		{"bad_access", `access.tenant_from "header.x"`},
 		{"databricks", ""}, // supported since the Databricks backend landed
 		{"databricks_relative", "not an absolute workspace path"},
 		{"databricks_profile_conflict", "contradicts"},

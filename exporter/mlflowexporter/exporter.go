@@ -16,6 +16,8 @@ import (
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
 	"github.com/otelcol-mlflow/otelcol-mlflow/exporter/mlflowexporter/internal/runs"
@@ -40,6 +42,8 @@ type mlflowExporter struct {
 	drops  *dropLog
 	health *health
 	lag    *lagTracker
+	// access is nil when every sender may write everything.
+	access *accessChecker
 
 	// Set in start.
 	store backend
@@ -81,6 +85,7 @@ func newExporter(cfg *Config, set exporter.Settings) (*mlflowExporter, error) {
 	return &mlflowExporter{
 		cfg: cfg, set: set, logger: set.Logger, tr: tr, getenv: os.Getenv, now: time.Now,
 		tel: tel, drops: newDropLog(set.Logger, tel), health: h, lag: lag,
+		access: accessCheckerFor(&cfg.Access, set.Logger),
 	}, nil
 }
 
@@ -181,6 +186,7 @@ func (e *mlflowExporter) shutdown(ctx context.Context) error {
 // (exporter batching concatenates resources, so a run may appear many times).
 type runGroup struct {
 	id      translate.Identity
+	tenant  string // TenantAttr of its resources, with access control
 	data    []*translate.ResourceData
 	indices []int
 }
@@ -206,9 +212,17 @@ func (e *mlflowExporter) pushMetrics(ctx context.Context, md pmetric.Metrics) er
 			continue
 		}
 		k := rd.Identity.Key()
+		tenant := ""
+		if e.access != nil {
+			// One run written by two tenants is two groups: each is checked.
+			if v, ok := rms.At(i).Resource().Attributes().Get(TenantAttr); ok {
+				tenant = v.Str()
+			}
+			k += "\x00" + tenant
+		}
 		g := groups[k]
 		if g == nil {
-			g = &runGroup{id: rd.Identity}
+			g = &runGroup{id: rd.Identity, tenant: tenant}
 			groups[k] = g
 			order = append(order, k)
 		}
@@ -224,6 +238,13 @@ func (e *mlflowExporter) pushMetrics(ctx context.Context, md pmetric.Metrics) er
 	)
 	for _, k := range order {
 		g := groups[k]
+		if refused, err := e.refused(ctx, g); err != nil {
+			failed = append(failed, g.indices...)
+			errs = append(errs, fmt.Errorf("%s: %w", g.id, err))
+			continue
+		} else if refused {
+			continue
+		}
 		err := e.exportRun(ctx, g)
 		e.health.observe(ctx, err)
 		if err == nil {
@@ -269,6 +290,37 @@ func (e *mlflowExporter) pushMetrics(ctx context.Context, md pmetric.Metrics) er
 		err = exporterhelper.NewThrottleRetry(err, throttle)
 	}
 	return err
+}
+
+func accessCheckerFor(cfg *AccessConfig, logger *zap.Logger) *accessChecker {
+	if !cfg.enabled() {
+		return nil
+	}
+	return newAccessChecker(cfg, logger)
+}
+
+// refused applies access control to a group: a tenant writing outside its
+// experiments loses that group (counted as access_denied, logged once per
+// tenant and reason), never the rest of the batch. An error is a lookup
+// that failed (the group is retried).
+func (e *mlflowExporter) refused(ctx context.Context, g *runGroup) (bool, error) {
+	if e.access == nil {
+		return false, nil
+	}
+	reason, err := e.access.check(ctx, e.store, g.tenant, g.id)
+	if err != nil {
+		return false, err
+	}
+	if reason == "" {
+		return false, nil
+	}
+	n := countItems(g)
+	e.tel.dropped.Add(ctx, int64(n), metric.WithAttributes(attribute.String("reason", "access_denied")))
+	if e.access.firstRefusal(g.tenant, reason) {
+		e.logger.Warn("Refusing data of a sender outside its experiments (access control); later refusals for the same tenant and reason are only counted (otelcol_exporter_mlflow_dropped{reason=access_denied})",
+			zap.String("tenant", g.tenant), zap.String("reason", reason), zap.String("run", g.id.String()), zap.Int("count", n))
+	}
+	return true, nil
 }
 
 // otherBackend returns the backend the group's sender names when it is not
@@ -353,6 +405,7 @@ func (e *mlflowExporter) exportRun(ctx context.Context, g *runGroup) error {
 	if err != nil {
 		return err
 	}
+	e.audit(r, g.tenant)
 	for _, rd := range g.data {
 		e.runs.Observe(r, e.runHost(rd), rd.PID)
 	}
@@ -385,6 +438,19 @@ func (e *mlflowExporter) exportRun(ctx context.Context, g *runGroup) error {
 		}
 	}
 	return nil
+}
+
+// audit logs, once per run and collector, which run data went into and how
+// this collector came to it: the trail a shared gateway needs.
+func (e *mlflowExporter) audit(r *runs.Run, tenant string) {
+	r.Lock()
+	defer r.Unlock()
+	if r.Audited {
+		return
+	}
+	r.Audited, r.Tenant = true, tenant
+	e.logger.Info("Writing into MLflow run", zap.String("resolution", r.Resolution), zap.String("tenant", tenant),
+		zap.String("experiment_id", r.ExperimentID), zap.String("run_id", r.ID), zap.String("run", r.Identity.String()))
 }
 
 // write sends the batch in log-batch calls within MLflow's limits,

@@ -92,10 +92,10 @@ func createMetricsExporter(ctx context.Context, set exporter.Settings, cfg compo
 		exporterhelper.WithRetry(c.RetryConfig),
 		exporterhelper.WithQueue(c.QueueConfig),
 	)
-	if err != nil || !partitionedByRun(c) {
+	if err != nil || !partitionedByRun(c) && !c.Access.enabled() {
 		return exp, err
 	}
-	return runPartitioner{exp}, nil
+	return runPartitioner{Metrics: exp, partition: partitionedByRun(c), access: &c.Access}, nil
 }
 
 // partitionedByRun says whether the sending queue batches per run, so that

@@ -58,8 +58,13 @@ func partitionOf(attrs pcommon.Map) string {
 
 // runPartitioner puts each run's resources into the sending queue as a
 // request of its own, tagged with its partition in the client metadata.
+// With access control it also stamps each resource with its tenant
+// (TenantAttr) while the receiver's authentication is still in the
+// context: the queue keeps the data, not the connection it came on.
 type runPartitioner struct {
 	exporter.Metrics
+	partition bool
+	access    *AccessConfig
 }
 
 func (p runPartitioner) Capabilities() consumer.Capabilities {
@@ -67,14 +72,21 @@ func (p runPartitioner) Capabilities() consumer.Capabilities {
 }
 
 func (p runPartitioner) ConsumeMetrics(ctx context.Context, md pmetric.Metrics) error {
+	if p.access != nil && p.access.enabled() {
+		md = p.stampTenants(ctx, md)
+	}
 	rms := md.ResourceMetrics()
-	if rms.Len() == 0 {
+	if rms.Len() == 0 || !p.partition {
 		return p.Metrics.ConsumeMetrics(ctx, md)
 	}
 	keys := make([]string, rms.Len())
 	var order []string
 	for i := range rms.Len() {
-		keys[i] = partitionOf(rms.At(i).Resource().Attributes())
+		attrs := rms.At(i).Resource().Attributes()
+		keys[i] = partitionOf(attrs)
+		if t, ok := attrs.Get(TenantAttr); ok {
+			keys[i] += "\x00" + t.Str()
+		}
 		if !slices.Contains(order, keys[i]) {
 			order = append(order, keys[i])
 		}
@@ -98,6 +110,23 @@ func (p runPartitioner) ConsumeMetrics(ctx context.Context, md pmetric.Metrics) 
 		}
 	}
 	return nil
+}
+
+// stampTenants returns a copy of md whose resources carry their tenant in
+// TenantAttr (and only the configured sources' word for it).
+func (p runPartitioner) stampTenants(ctx context.Context, md pmetric.Metrics) pmetric.Metrics {
+	out := pmetric.NewMetrics()
+	md.CopyTo(out)
+	info := client.FromContext(ctx)
+	rms := out.ResourceMetrics()
+	for i := range rms.Len() {
+		attrs := rms.At(i).Resource().Attributes()
+		attrs.Remove(TenantAttr)
+		if t := p.access.tenantOf(info, attrs); t != "" {
+			attrs.PutStr(TenantAttr, t)
+		}
+	}
+	return out
 }
 
 func withPartition(ctx context.Context, key string) context.Context {

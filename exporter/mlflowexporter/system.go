@@ -59,6 +59,10 @@ func (e *mlflowExporter) exportSystem(ctx context.Context, rm pmetric.ResourceMe
 	if snap.TsMs == 0 {
 		snap.TsMs = e.now().UnixMilli()
 	}
+	tenant := ""
+	if v, ok := rm.Resource().Attributes().Get(TenantAttr); ok {
+		tenant = v.Str()
+	}
 	targets, hostCounts := e.runs.RunsOnHost(host, e.now().Add(-e.attachWindow()))
 	var errs []error
 	for i, r := range targets {
@@ -68,7 +72,7 @@ func (e *mlflowExporter) exportSystem(ctx context.Context, rm pmetric.ResourceMe
 		} else if ended {
 			continue
 		}
-		if err := e.writeSystem(ctx, r, snap, hostCounts[i]); err != nil {
+		if err := e.writeSystem(ctx, r, snap, hostCounts[i], tenant); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -78,7 +82,7 @@ func (e *mlflowExporter) exportSystem(ctx context.Context, rm pmetric.ResourceMe
 	return nil
 }
 
-func (e *mlflowExporter) writeSystem(ctx context.Context, r *runs.Run, snap *sysmetrics.Snapshot, hosts int) error {
+func (e *mlflowExporter) writeSystem(ctx context.Context, r *runs.Run, snap *sysmetrics.Snapshot, hosts int, tenant string) error {
 	prefix := "system/"
 	switch e.cfg.SystemMetrics.NodePrefix {
 	case "always":
@@ -90,6 +94,10 @@ func (e *mlflowExporter) writeSystem(ctx context.Context, r *runs.Run, snap *sys
 	}
 	r.Lock()
 	defer r.Unlock()
+	if e.access != nil && r.Tenant != tenant {
+		// A host's telemetry goes only into its own tenant's runs.
+		return nil
+	}
 	points := make([]translate.Point, 0, len(snap.Gauges)+len(snap.Counters)+len(snap.Process))
 	add := func(name string, v float64) {
 		points = append(points, translate.Point{Metric: mlflow.Metric{Key: translate.SanitizeKey(prefix + name), Value: v, Timestamp: snap.TsMs}})

@@ -279,6 +279,7 @@ func (m *Manager) resolveOnce(ctx context.Context, id translate.Identity, startM
 			return nil, fmt.Errorf("run %q: %w", id.RunID, ErrRunNotFound)
 		}
 		r := newRun(got.Info.RunID, got.Info.ExperimentID, got.Info.StartTime, id, false, m.set.DedupWindow)
+		r.Resolution = "by_id"
 		r.adopt(got.Data)
 		return r, nil
 	}
@@ -354,6 +355,7 @@ func (m *Manager) resolveOnce(ctx context.Context, id translate.Identity, startM
 	m.set.Logger.Info("Created MLflow run", zap.String("run", id.String()),
 		zap.String("run_id", created.Info.RunID), zap.String("experiment_id", expID))
 	r := newRun(created.Info.RunID, expID, created.Info.StartTime, id, true, m.set.DedupWindow)
+	r.Resolution = "created"
 	if r.StartTime == 0 {
 		r.StartTime = startMs
 	}
@@ -376,6 +378,7 @@ func UserFromTags(tags []mlflow.Tag) string {
 
 func (m *Manager) adoptExisting(ctx context.Context, found mlflow.Run, id translate.Identity) (*Run, error) {
 	r := newRun(found.Info.RunID, found.Info.ExperimentID, found.Info.StartTime, id, true, m.set.DedupWindow)
+	r.Resolution = "resumed"
 	r.adopt(found.Data)
 	if found.Info.Status.Terminal() {
 		if reason, _ := found.Tag(EndReasonTag); reason == EndReasonIdle {

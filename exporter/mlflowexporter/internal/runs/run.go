@@ -37,6 +37,15 @@ type Run struct {
 	// Managed is false for runs named by mlflow.run.id: their lifecycle
 	// belongs to whoever created them, so the exporter never ends them.
 	Managed bool
+	// Resolution says how this collector came to the run: "created",
+	// "resumed" (found by its run key, e.g. after a restart) or "by_id"
+	// (named by mlflow.run.id). Audited is set once the exporter logged it
+	// (under the run's lock).
+	Resolution string
+	Audited    bool
+	// Tenant is the access-control tenant whose data created or first used
+	// the run here; host metrics of another tenant's agents stay out of it.
+	Tenant string
 
 	key    string
 	params map[string]string

@@ -1,0 +1,125 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/otel/attribute"
+	otelmetric "go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/sdk/resource"
+)
+
+// tenantsConfig is a gateway serving two teams on two OTLP receivers. Each
+// receiver's pipeline stamps its team with a resource processor (upsert:
+// whatever a sender claims is overwritten), and the exporter's access
+// control lets each team write only its own experiments. In production
+// each receiver would authenticate its team's token (docs/deploy.md).
+const tenantsConfig = `
+receivers:
+  otlp:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:{{.GRPC}}
+  otlp/b:
+    protocols:
+      grpc:
+        endpoint: 127.0.0.1:{{.Vars.port_b}}
+processors:
+  resource/a:
+    attributes: [{key: team, value: team-a, action: upsert}]
+  resource/b:
+    attributes: [{key: team, value: team-b, action: upsert}]
+exporters:
+  mlflow:
+    tracking_uri: {{.Vars.uri}}
+    sending_queue:
+      batch:
+        flush_timeout: 100ms
+    access:
+      tenant_from: [resource.team]
+      tenants:
+        team-a: ["{{.Vars.prefix}}-team-a-*"]
+        team-b: ["{{.Vars.prefix}}-team-b-*"]
+extensions:
+  health_check:
+    endpoint: 127.0.0.1:{{.Health}}
+service:
+  extensions: [health_check]
+  telemetry:
+    metrics:
+      level: detailed
+      readers:
+        - pull:
+            exporter:
+              prometheus:
+                host: 127.0.0.1
+                port: {{.Metrics}}
+  pipelines:
+    metrics/a:
+      receivers: [otlp]
+      processors: [resource/a]
+      exporters: [mlflow]
+    metrics/b:
+      receivers: [otlp/b]
+      processors: [resource/b]
+      exporters: [mlflow]
+`
+
+// Team A cannot create runs in team B's experiment, nor write into B's run
+// by id, nor claim to be team B; everything else A sends lands, and every
+// refusal is counted and logged once per tenant and reason.
+func TestTenantsWriteOnlyTheirExperiments(t *testing.T) {
+	srv := startMLflow(t)
+	expA := srv.Experiment("team-a")
+	expB := srv.Experiment("team-b")
+	prefix := expA[:strings.Index(expA, "-team-a-")]
+	require.True(t, strings.HasPrefix(expB, prefix+"-team-b-"))
+	portB := freePort(t)
+	c := StartCollector(t, tenantsConfig, map[string]string{"uri": srv.URL(), "prefix": prefix, "port_b": fmt.Sprint(portB)})
+	onB := *c
+	onB.Ports.GRPC = portB
+
+	send := func(c *Collector, attrs ...attribute.KeyValue) {
+		s := NewSender(t, c, GRPC, resource.NewSchemaless(attrs...), true)
+		g, err := s.MP.Meter("t").Float64Gauge("loss")
+		require.NoError(t, err)
+		g.Record(context.Background(), 0.5, otelmetric.WithAttributes(attribute.Int("step", 1)))
+		s.Flush(t)
+	}
+	str := attribute.String
+	send(&onB, str("service.name", "b"), str("mlflow.experiment.name", expB), str("mlflow.run.name", "b-run"))
+	eventually(t, 15*time.Second, "team B's run lands", func() bool { _, ok := srv.runsByName()["b-run"]; return ok })
+	bRun := srv.runsByName()["b-run"].Info.RunID
+
+	for range 2 { // a second round: refusals are counted, not logged again
+		send(c, str("service.name", "a"), str("mlflow.experiment.name", expA), str("mlflow.run.name", "a-run"))
+		send(c, str("service.name", "a"), str("mlflow.experiment.name", expB), str("mlflow.run.name", "a-in-b"))
+		send(c, str("service.name", "a"), str("mlflow.run.id", bRun))
+		send(c, str("service.name", "a"), str("team", "team-b"), str("mlflow.experiment.name", expB), str("mlflow.run.name", "a-claims-b"))
+	}
+	eventually(t, 15*time.Second, "team A's own run lands", func() bool { _, ok := srv.runsByName()["a-run"]; return ok })
+	eventually(t, 15*time.Second, "the refusals are counted", func() bool {
+		v, _ := metricValue(c.SelfMetrics(t), "otelcol_exporter_mlflow_dropped", `reason="access_denied"`)
+		return v >= 6
+	})
+
+	runs := srv.runsByName()
+	for _, name := range []string{"a-in-b", "a-claims-b"} {
+		_, ok := runs[name]
+		assert.False(t, ok, "run %q must not exist", name)
+	}
+	assert.Len(t, srv.MetricHistory(bRun, "loss"), 1, "B's run holds only B's point")
+	assert.Len(t, srv.MetricHistory(runs["a-run"].Info.RunID, "loss"), 1)
+
+	out := c.Output()
+	assert.Equal(t, 2, strings.Count(out, "Refusing data of a sender outside its experiments"),
+		"one line per tenant and reason (experiment, run by id), not per export:\n%s", out)
+	assert.Contains(t, out, `"tenant": "team-a"`)
+	audit := strings.Count(out, "Writing into MLflow run")
+	assert.Equal(t, 2, audit, "one audit line per run (a-run, b-run)")
+}
