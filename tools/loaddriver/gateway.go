@@ -422,10 +422,11 @@ service:
 			peakLag = max(peakLag, m["otelcol_exporter_mlflow_lag"])
 			queueNow.Store(int64(m["otelcol_exporter_queue_size"]))
 			if i%5 == 0 {
-				rss, _, _, _ := procStats(pid)
-				log.Printf("t=%3.0fs sent %d landed %d queue %.0f lag %.1fs refused %.0f RSS %d MB",
+				rss, _, cpu, _ := procStats(pid)
+				log.Printf("t=%3.0fs sent %d landed %d queue %.0f lag %.1fs refused %.0f; log-batch %d, 429s %d; collector RSS %d MB, CPU %.0fs",
 					time.Since(begin).Seconds(), sent.Load(), land.points.Load(), m["otelcol_exporter_queue_size"],
-					m["otelcol_exporter_mlflow_lag"], m["otelcol_receiver_refused_metric_points"], rss/1024)
+					m["otelcol_exporter_mlflow_lag"], m["otelcol_receiver_refused_metric_points"],
+					srv.RequestCount("runs/log-batch"), srv.DatabricksThrottled(""), rss/1024, (cpu - cpu0).Seconds())
 			}
 		}
 	}()
