@@ -143,14 +143,18 @@ func (e *mlflowExporter) sweepIdle(stop <-chan struct{}, every time.Duration) {
 // rather than at the first export. It never fails the start: data is
 // queued and retried until the backend answers.
 func (e *mlflowExporter) checkBackend(ctx context.Context, store backend, kind string) {
+	// Any answer of MLflow's own (not found; Databricks refusing a relative
+	// experiment name) proves the address and the credentials; only 401/403
+	// and what a retry could change (5xx, 429, no answer) say otherwise.
 	_, err := store.GetExperimentByName(ctx, "Default")
 	var ae *mlflow.APIError
+	isAPI := errors.As(err, &ae)
 	switch {
-	case err == nil || mlflow.IsNotFound(err):
+	case err == nil || isAPI && ae.Code != "" && ae.HTTPStatus != http.StatusUnauthorized && ae.HTTPStatus != http.StatusForbidden && !mlflow.IsRetryable(err):
 		e.logger.Info("MLflow backend reachable", zap.String("backend", kind))
 	case ctx.Err() != nil && errors.Is(err, context.Canceled):
 		// Shut down before the answer: nothing to say.
-	case errors.As(err, &ae) && (ae.HTTPStatus == http.StatusUnauthorized || ae.HTTPStatus == http.StatusForbidden):
+	case isAPI && (ae.HTTPStatus == http.StatusUnauthorized || ae.HTTPStatus == http.StatusForbidden):
 		e.logger.Warn("MLflow backend refused the credentials; check token, username/password or the Databricks profile. Data is queued and retried meanwhile",
 			zap.String("backend", kind), zap.Error(err))
 	default:

@@ -52,3 +52,23 @@ func TestStartupChecksTheBackendOnce(t *testing.T) {
 		})
 	}
 }
+
+// On Databricks the check's experiment name is refused as relative (400
+// INVALID_PARAMETER_VALUE): an answer of MLflow's own, so the workspace is
+// reachable and the credentials work.
+func TestStartupCheckOnDatabricks(t *testing.T) {
+	srv := mlflowtest.Start(t, mlflowtest.WithDatabricks(mlflowtest.Databricks{PATs: []string{"dapi-right"}}))
+	cfg := createDefaultConfig().(*Config)
+	cfg.TrackingURI = "databricks"
+	core, logs := observer.New(zap.InfoLevel)
+	set := exportertest.NewNopSettings(metadata.Type)
+	set.Logger = zap.New(core)
+	e, err := newExporter(cfg, set)
+	require.NoError(t, err)
+	env := map[string]string{"DATABRICKS_HOST": srv.URL(), "DATABRICKS_TOKEN": "dapi-right"}
+	e.getenv = func(k string) string { return env[k] }
+	require.NoError(t, e.start(context.Background(), componenttest.NewNopHost()))
+	require.Eventually(t, func() bool { return logs.FilterMessageSnippet("MLflow backend").Len() > 0 }, 10*time.Second, 10*time.Millisecond)
+	assert.Equal(t, 1, logs.FilterMessage("MLflow backend reachable").Len(), "%v", logs.All())
+	require.NoError(t, e.shutdown(context.Background()))
+}
