@@ -69,6 +69,7 @@ var (
 var timeKeys = map[string]bool{
 	"start_time": true, "end_time": true, "creation_time": true, "last_update_time": true,
 	"creation_timestamp": true, "last_updated_timestamp": true, "timestamp": true,
+	"creation_timestamp_ms": true, "last_updated_timestamp_ms": true, // MLflow 3 logged models
 }
 
 // response returns the error_code and the normalised body of an answer.

@@ -102,6 +102,14 @@ func runOnce(ctx context.Context, client *http.Client, baseURL string, c Case, u
 		}
 		raws = append(raws, raw{resp.StatusCode, resp.Header.Get("Content-Type"), b})
 		if len(s.Save) > 0 {
+			// A value the answer lacks (an error, a server without the
+			// RPC) still lets the later steps run, with a bogus id, so
+			// that the recording shows what the server does with them.
+			for name := range s.Save {
+				if _, ok := vars[name]; !ok {
+					vars[name] = "unsaved-" + name
+				}
+			}
 			var obj any
 			if json.Unmarshal(b, &obj) == nil {
 				for name, p := range s.Save {

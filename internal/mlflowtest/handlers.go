@@ -383,7 +383,14 @@ func (s *Server) handle(rpc string, obj []byte) (any, *mlflow.APIError) {
 			return nil, err
 		}
 		snap := run.snapshot()
-		return map[string]any{"run": toOutRun(&snap)}, nil
+		out := toOutRun(&snap)
+		if outs := s.reg.outputs[req.id()]; s.reg.v3 && len(outs) > 0 {
+			out.Outputs = &outRunOutputs{}
+			for _, o := range outs {
+				out.Outputs.ModelOutputs = append(out.Outputs.ModelOutputs, outModelOutput{ModelID: o.ModelID, Step: o.Step})
+			}
+		}
+		return map[string]any{"run": out}, nil
 
 	case "runs/update":
 		return s.updateRun(obj)

@@ -110,19 +110,25 @@ type outRegisteredModel struct {
 	LastUpdatedTimestamp int64   `json:"last_updated_timestamp"`
 	Description          string  `json:"description,omitempty"`
 	Tags                 []outKV `json:"tags,omitempty"`
+	// LatestVersions: registered-models/get lists the newest version per
+	// stage (only "None" here); create answers without it.
+	LatestVersions []outModelVersion `json:"latest_versions,omitempty"`
 }
 
 type outModelVersion struct {
-	Name                 string  `json:"name"`
-	Version              string  `json:"version"`
-	CreationTimestamp    int64   `json:"creation_timestamp"`
-	LastUpdatedTimestamp int64   `json:"last_updated_timestamp"`
-	CurrentStage         string  `json:"current_stage"`
-	Description          string  `json:"description,omitempty"`
-	Source               string  `json:"source"`
-	RunID                string  `json:"run_id,omitempty"`
-	Status               string  `json:"status"`
-	Tags                 []outKV `json:"tags,omitempty"`
+	Name                 string `json:"name"`
+	Version              string `json:"version"`
+	CreationTimestamp    int64  `json:"creation_timestamp"`
+	LastUpdatedTimestamp int64  `json:"last_updated_timestamp"`
+	CurrentStage         string `json:"current_stage"`
+	// Both versions answer description and run_link even when empty
+	// (recorded: registry-model-version-from-run).
+	Description string  `json:"description"`
+	RunLink     string  `json:"run_link"`
+	Source      string  `json:"source"`
+	RunID       string  `json:"run_id,omitempty"`
+	Status      string  `json:"status"`
+	Tags        []outKV `json:"tags,omitempty"`
 }
 
 func outTags(tags []mlflow.Tag) []outKV {
@@ -191,7 +197,11 @@ func (s *Server) handleRegistry(rpc string, obj []byte) (any, *mlflow.APIError) 
 		if !ok {
 			return nil, modelNotFound(req.Name.Value)
 		}
-		return map[string]any{"registered_model": m.out()}, nil
+		out := m.out()
+		if n := len(m.versions); n > 0 {
+			out.LatestVersions = []outModelVersion{m.outVersion(m.versions[n-1])}
+		}
+		return map[string]any{"registered_model": out}, nil
 
 	case "model-versions/create":
 		var req struct {

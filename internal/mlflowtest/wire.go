@@ -256,6 +256,18 @@ type outRun struct {
 	Info   outRunInfo `json:"info"`
 	Data   outRunData `json:"data"`
 	Inputs struct{}   `json:"inputs"`
+	// Outputs are MLflow 3's model outputs of the run (runs/outputs), only
+	// with WithLoggedModels (recorded: logged-models-lifecycle).
+	Outputs *outRunOutputs `json:"outputs,omitempty"`
+}
+
+type outRunOutputs struct {
+	ModelOutputs []outModelOutput `json:"model_outputs"`
+}
+
+type outModelOutput struct {
+	ModelID string `json:"model_id"`
+	Step    int64  `json:"step"`
 }
 
 func toOutExperiment(e *mlflow.Experiment) outExperiment {
