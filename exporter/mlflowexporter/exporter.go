@@ -320,6 +320,7 @@ func (e *mlflowExporter) refused(ctx context.Context, g *runGroup) (bool, error)
 	}
 	n := countItems(g)
 	e.tel.dropped.Add(ctx, int64(n), metric.WithAttributes(attribute.String("reason", "access_denied")))
+	e.tel.tenantPoints.Add(ctx, int64(groupPoints(g)), metric.WithAttributes(attribute.String("tenant", g.tenant), attribute.String("outcome", "refused")))
 	if e.access.firstRefusal(g.tenant, reason) {
 		e.logger.Warn("Refusing data of a sender outside its experiments (access control); later refusals for the same tenant and reason are only counted (otelcol_exporter_mlflow_dropped{reason=access_denied})",
 			zap.String("tenant", g.tenant), zap.String("reason", reason), zap.String("run", g.id.String()), zap.Int("count", n))
@@ -336,6 +337,14 @@ func (e *mlflowExporter) otherBackend(g *runGroup) string {
 		}
 	}
 	return ""
+}
+
+func groupPoints(g *runGroup) int {
+	n := 0
+	for _, rd := range g.data {
+		n += len(rd.Points)
+	}
+	return n
 }
 
 func countItems(g *runGroup) int {
@@ -435,7 +444,13 @@ func (e *mlflowExporter) exportRun(ctx context.Context, g *runGroup) error {
 		return err
 	}
 	e.runs.Touch(r, lastPoint)
-	e.lag.landed(ctx, lastPoint)
+	if e.access != nil {
+		tenant := attribute.String("tenant", g.tenant)
+		e.tel.tenantPoints.Add(ctx, int64(len(batch.Metrics)), metric.WithAttributes(tenant, attribute.String("outcome", "written")))
+		e.lag.landed(ctx, lastPoint, tenant)
+	} else {
+		e.lag.landed(ctx, lastPoint)
+	}
 	if end != nil {
 		if err := e.runs.End(ctx, r, end.Status, end.TimeMs); err != nil {
 			return err

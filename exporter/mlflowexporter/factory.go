@@ -95,7 +95,7 @@ func createMetricsExporter(ctx context.Context, set exporter.Settings, cfg compo
 	if err != nil || !partitionedByRun(c) && !c.Access.enabled() {
 		return exp, err
 	}
-	return runPartitioner{Metrics: exp, partition: partitionedByRun(c), access: &c.Access}, nil
+	return runPartitioner{Metrics: exp, partition: partitionedByRun(c), access: &c.Access, tel: e.tel}, nil
 }
 
 // partitionedByRun says whether the sending queue batches per run, so that

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
@@ -41,14 +42,15 @@ func newLagTracker(logger *zap.Logger, mp metric.MeterProvider, now func() time.
 	return &lagTracker{logger: logger, now: now, gauge: g}, nil
 }
 
-// landed records a write whose newest point has time newestMs.
-func (l *lagTracker) landed(ctx context.Context, newestMs int64) {
+// landed records a write whose newest point has time newestMs; attrs
+// (the tenant, with access control) go on the gauge.
+func (l *lagTracker) landed(ctx context.Context, newestMs int64, attrs ...attribute.KeyValue) {
 	if newestMs <= 0 {
 		return
 	}
 	now := l.now()
 	lag := max(now.Sub(time.UnixMilli(newestMs)), 0)
-	l.gauge.Record(ctx, lag.Seconds())
+	l.gauge.Record(ctx, lag.Seconds(), metric.WithAttributes(attrs...))
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	switch {

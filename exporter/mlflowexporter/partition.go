@@ -10,6 +10,8 @@ import (
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 
 	"github.com/otelcol-mlflow/otelcol-mlflow/exporter/mlflowexporter/internal/translate"
 )
@@ -65,6 +67,7 @@ type runPartitioner struct {
 	exporter.Metrics
 	partition bool
 	access    *AccessConfig
+	tel       *telemetry
 }
 
 func (p runPartitioner) Capabilities() consumer.Capabilities {
@@ -119,14 +122,50 @@ func (p runPartitioner) stampTenants(ctx context.Context, md pmetric.Metrics) pm
 	md.CopyTo(out)
 	info := client.FromContext(ctx)
 	rms := out.ResourceMetrics()
+	accepted := map[string]int{}
 	for i := range rms.Len() {
 		attrs := rms.At(i).Resource().Attributes()
 		attrs.Remove(TenantAttr)
-		if t := p.access.tenantOf(info, attrs); t != "" {
+		t := p.access.tenantOf(info, attrs)
+		if t != "" {
 			attrs.PutStr(TenantAttr, t)
+		}
+		accepted[t] += resourcePoints(rms.At(i))
+	}
+	if p.tel != nil {
+		for t, n := range accepted {
+			p.tel.tenantPoints.Add(ctx, int64(n), metric.WithAttributes(attribute.String("tenant", t), attribute.String("outcome", "accepted")))
 		}
 	}
 	return out
+}
+
+func resourcePoints(rm pmetric.ResourceMetrics) int {
+	n := 0
+	sms := rm.ScopeMetrics()
+	for i := range sms.Len() {
+		ms := sms.At(i).Metrics()
+		for j := range ms.Len() {
+			n += dataPoints(ms.At(j))
+		}
+	}
+	return n
+}
+
+func dataPoints(m pmetric.Metric) int {
+	switch m.Type() {
+	case pmetric.MetricTypeGauge:
+		return m.Gauge().DataPoints().Len()
+	case pmetric.MetricTypeSum:
+		return m.Sum().DataPoints().Len()
+	case pmetric.MetricTypeHistogram:
+		return m.Histogram().DataPoints().Len()
+	case pmetric.MetricTypeExponentialHistogram:
+		return m.ExponentialHistogram().DataPoints().Len()
+	case pmetric.MetricTypeSummary:
+		return m.Summary().DataPoints().Len()
+	}
+	return 0
 }
 
 func withPartition(ctx context.Context, key string) context.Context {

@@ -24,12 +24,15 @@ type telemetry struct {
 	dropped       metric.Int64Counter
 	duplicates    metric.Int64Counter
 	runsCreated   metric.Int64Counter
+	// tenantPoints counts, with access control, each tenant's points by
+	// outcome: accepted (into the queue), written, refused.
+	tenantPoints metric.Int64Counter
 }
 
 func newTelemetry(mp metric.MeterProvider) (*telemetry, error) {
 	m := mp.Meter(metadata.ScopeName)
 	var t telemetry
-	var errs [6]error
+	var errs [7]error
 	t.requests, errs[0] = m.Int64Counter("otelcol_exporter_mlflow_requests",
 		metric.WithDescription("MLflow API calls by RPC and outcome (ok, an MLflow error code, HTTP_<status>, or network)."),
 		metric.WithUnit("{request}"))
@@ -44,6 +47,9 @@ func newTelemetry(mp metric.MeterProvider) (*telemetry, error) {
 		metric.WithDescription("Points skipped because the run already holds them (SDK re-exports, retries)."), metric.WithUnit("{point}"))
 	t.runsCreated, errs[5] = m.Int64Counter("otelcol_exporter_mlflow_runs_created",
 		metric.WithDescription("MLflow runs created by this exporter."), metric.WithUnit("{run}"))
+	t.tenantPoints, errs[6] = m.Int64Counter("otelcol_exporter_mlflow_tenant_points",
+		metric.WithDescription("With access control: each tenant's data points by outcome (accepted into the sending queue, written to MLflow, refused by access control)."),
+		metric.WithUnit("{point}"))
 	return &t, errors.Join(errs[:]...)
 }
 

@@ -116,6 +116,18 @@ func TestTenantsWriteOnlyTheirExperiments(t *testing.T) {
 	assert.Len(t, srv.MetricHistory(bRun, "loss"), 1, "B's run holds only B's point")
 	assert.Len(t, srv.MetricHistory(runs["a-run"].Info.RunID, "loss"), 1)
 
+	// Per-tenant self-metrics: OTLP points accepted into the queue, MLflow
+	// points written, points refused.
+	self := c.SelfMetrics(t)
+	tenantPoints := func(tenant, outcome string) float64 {
+		v, _ := metricValue(self, "otelcol_exporter_mlflow_tenant_points", `tenant="`+tenant+`"`, `outcome="`+outcome+`"`)
+		return v
+	}
+	assert.Equal(t, 8.0, tenantPoints("team-a", "accepted"), "4 sends of 1 point, twice")
+	assert.Equal(t, 6.0, tenantPoints("team-a", "refused"))
+	assert.Equal(t, 1.0, tenantPoints("team-a", "written"), "a-run's point, once (the re-send is a duplicate)")
+	assert.Equal(t, 1.0, tenantPoints("team-b", "written"))
+
 	out := c.Output()
 	assert.Equal(t, 2, strings.Count(out, "Refusing data of a sender outside its experiments"),
 		"one line per tenant and reason (experiment, run by id), not per export:\n%s", out)
