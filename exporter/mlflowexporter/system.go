@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -14,6 +15,7 @@ import (
 	"github.com/otelcol-mlflow/otelcol-mlflow/exporter/mlflowexporter/internal/runs"
 	"github.com/otelcol-mlflow/otelcol-mlflow/exporter/mlflowexporter/internal/sysmetrics"
 	"github.com/otelcol-mlflow/otelcol-mlflow/exporter/mlflowexporter/internal/translate"
+	"github.com/otelcol-mlflow/otelcol-mlflow/internal/gpuset"
 	"github.com/otelcol-mlflow/otelcol-mlflow/internal/mlflow"
 )
 
@@ -32,6 +34,21 @@ func (e *mlflowExporter) runHost(rd *translate.ResourceData) string {
 		return rd.HostName
 	}
 	return e.localHost
+}
+
+// observeDevices records the GPUs a run's process sees on its host, from
+// its resource's gpuset.Attr (docs/mapping.md §9), and logs once per run
+// and host a list that names something other than a device.
+func (e *mlflowExporter) observeDevices(r *runs.Run, rd *translate.ResourceData) {
+	if !rd.HasVisibleDevices {
+		return
+	}
+	set, changed := e.runs.ObserveDevices(r, e.runHost(rd), gpuset.Parse(rd.VisibleDevices))
+	if changed && set.Invalid != "" {
+		e.logger.Warn("A run's visible devices name something that is no GPU; it and the entries after it are ignored, as CUDA ignores them",
+			zap.String("run_id", r.ID), zap.String("host", e.runHost(rd)),
+			zap.String(gpuset.Attr, rd.VisibleDevices), zap.String("entry", set.Invalid))
+	}
 }
 
 // isSystemResource tells host telemetry (no run named, host.name set).
@@ -98,14 +115,29 @@ func (e *mlflowExporter) writeSystem(ctx context.Context, r *runs.Run, snap *sys
 		// A host's telemetry goes only into its own tenant's runs.
 		return nil
 	}
+	// A GPU goes only to the runs that see it, under the index they see
+	// it by; the physical index and UUID go into a tag.
+	rename := func(name string) string { return name }
+	var tags []mlflow.Tag
+	if snap.GPU != nil {
+		if set, ok := e.runs.Devices(r, snap.Host); ok && !set.All {
+			pos, viaParent, seen := set.Position(*snap.GPU)
+			if !seen {
+				return nil
+			}
+			rename = func(name string) string { return snap.Rename(name, pos, viaParent) }
+			tags = append(tags, gpuTag(prefix, snap, pos, viaParent))
+		}
+	}
 	points := make([]translate.Point, 0, len(snap.Gauges)+len(snap.Counters)+len(snap.Process))
 	add := func(name string, v float64) {
-		points = append(points, translate.Point{Metric: mlflow.Metric{Key: translate.SanitizeKey(prefix + name), Value: v, Timestamp: snap.TsMs}})
+		points = append(points, translate.Point{Metric: mlflow.Metric{Key: translate.SanitizeKey(prefix + rename(name)), Value: v, Timestamp: snap.TsMs}})
 	}
 	for _, g := range snap.Gauges {
 		add(g.Name, g.Value)
 	}
 	for _, c := range snap.Counters {
+		// The baseline stays keyed by the physical name.
 		add(c.Name, r.SinceFirst(snap.Host+"\x00"+c.Name, c.Value))
 	}
 	for _, p := range snap.Process {
@@ -113,7 +145,7 @@ func (e *mlflowExporter) writeSystem(ctx context.Context, r *runs.Run, snap *sys
 			add(p.Name, p.Value.Value)
 		}
 	}
-	batch, pst := r.Prepare(points, nil, nil)
+	batch, pst := r.Prepare(points, nil, tags)
 	if pst.Duplicates > 0 {
 		e.tel.duplicates.Add(ctx, int64(pst.Duplicates))
 	}
@@ -125,4 +157,21 @@ func (e *mlflowExporter) writeSystem(ctx context.Context, r *runs.Run, snap *sys
 	}
 	e.runs.NoteSystemPoint(r, snap.TsMs)
 	return nil
+}
+
+// gpuTag names the physical GPU behind a run's gpu_<pos>_ keys: tag
+// "otelcol.<keys prefix>gpu_<pos>" (e.g. otelcol.system/gpu_0, or
+// otelcol.system/node-1/gpu_0 for a multi-node run; a MIG instance seen
+// through its parent: otelcol.system/gpu_0_mig_1), value
+// "index=<NVML index>,uuid=<hw.id>".
+func gpuTag(prefix string, snap *sysmetrics.Snapshot, pos int64, viaParent bool) mlflow.Tag {
+	key := strings.TrimSuffix(snap.Rename(snap.GPUPrefix, pos, viaParent), "_")
+	v := fmt.Sprintf("index=%d", snap.GPU.Index)
+	if snap.GPU.MIG {
+		v += fmt.Sprintf(",mig=%d", snap.MIGIndex)
+	}
+	if snap.GPU.UUID != "" {
+		v += ",uuid=" + snap.GPU.UUID
+	}
+	return mlflow.Tag{Key: translate.SanitizeKey("otelcol." + prefix + key), Value: v}
 }

@@ -5,6 +5,8 @@
 package runs
 
 import (
+	"github.com/otelcol-mlflow/otelcol-mlflow/internal/gpuset"
+
 	"cmp"
 	"math"
 	"slices"
@@ -83,6 +85,9 @@ type Run struct {
 	// run's own telemetry came from, with when; pids its process.pid values.
 	hosts map[string]time.Time
 	pids  map[int64]struct{}
+	// devices (guarded by the manager's mutex) are the GPUs the run's
+	// processes see on each host (gpuset.Attr); no entry: the whole host.
+	devices map[string]gpuset.Set
 	// baselines hold the first value of each system counter the run saw,
 	// per host (guarded by the run's lock).
 	baselines map[string]float64

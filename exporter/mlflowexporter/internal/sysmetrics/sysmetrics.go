@@ -11,6 +11,8 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
+
+	"github.com/otelcol-mlflow/otelcol-mlflow/internal/gpuset"
 )
 
 // Mode selects the key scheme.
@@ -49,6 +51,25 @@ type Snapshot struct {
 	Counters []Value
 	// Process values are written only to runs of that process.
 	Process []ProcValue
+	// GPU is the device of a GPU resource, nil for a host resource. Its
+	// values' names start with GPUPrefix (MLflow's "gpu_<NVML index>_"), which
+	// the exporter replaces with the index the run sees (Rename).
+	GPU       *gpuset.GPU
+	GPUPrefix string
+	MIGIndex  int64
+}
+
+// Rename gives a GPU value's name under the index a run sees: gpu_<pos>_, or
+// gpu_<pos>_mig_<m>_ for a MIG instance seen through its parent GPU.
+func (s *Snapshot) Rename(name string, pos int64, viaParent bool) string {
+	if s.GPU == nil || !strings.HasPrefix(name, s.GPUPrefix) {
+		return name
+	}
+	p := fmt.Sprintf("gpu_%d_", pos)
+	if viaParent {
+		p += fmt.Sprintf("mig_%d_", s.MIGIndex)
+	}
+	return p + name[len(s.GPUPrefix):]
 }
 
 // Empty reports a snapshot with nothing in it.
@@ -64,7 +85,11 @@ type KeyFunc func(name string, attrs pcommon.Map) string
 // latest one is used for the snapshot.
 func Convert(rm pmetric.ResourceMetrics, host string, mode Mode, key KeyFunc) *Snapshot {
 	s := &Snapshot{Host: host}
-	prefix := gpuPrefix(rm.Resource().Attributes())
+	attrs := rm.Resource().Attributes()
+	prefix := gpuPrefix(attrs)
+	if prefix != "" {
+		s.GPU, s.GPUPrefix, s.MIGIndex = gpuOf(attrs), prefix, migIndex(attrs)
+	}
 	c := converter{s: s, prefix: prefix, mode: mode, key: key, sums: map[string]float64{}}
 	sms := rm.ScopeMetrics()
 	for i := 0; i < sms.Len(); i++ {
@@ -89,6 +114,24 @@ func gpuPrefix(attrs pcommon.Map) string {
 		p += fmt.Sprintf("mig_%d_", mig.Int())
 	}
 	return p
+}
+
+// gpuOf is the device a GPU resource describes.
+func gpuOf(attrs pcommon.Map) *gpuset.GPU {
+	idx, _ := attrs.Get("hw.gpu.index")
+	_, mig := attrs.Get("hw.gpu.mig.index")
+	get := func(k string) string {
+		if v, ok := attrs.Get(k); ok {
+			return v.AsString()
+		}
+		return ""
+	}
+	return &gpuset.GPU{Index: idx.Int(), UUID: get("hw.id"), Parent: get("hw.parent"), MIG: mig}
+}
+
+func migIndex(attrs pcommon.Map) int64 {
+	v, _ := attrs.Get("hw.gpu.mig.index")
+	return v.Int()
 }
 
 type converter struct {

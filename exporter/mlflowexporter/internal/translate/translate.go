@@ -5,6 +5,8 @@
 package translate
 
 import (
+	"github.com/otelcol-mlflow/otelcol-mlflow/internal/gpuset"
+
 	"encoding/binary"
 	"math"
 	"slices"
@@ -92,6 +94,10 @@ type ResourceData struct {
 	HostName string
 	// PID is the resource's process.pid, 0 when absent.
 	PID int64
+	// VisibleDevices is the resource's gpuset.Attr (the GPUs the process
+	// sees), HasVisibleDevices whether it was set.
+	VisibleDevices    string `json:"-"`
+	HasVisibleDevices bool   `json:"-"`
 	// Backend is where the sender's own MLflow client writes
 	// (mlflow.BackendAttr), "" when it does not say.
 	Backend string
@@ -263,6 +269,9 @@ func (t *Translator) resource(attrs pcommon.Map, rd *ResourceData, stats *Stats)
 	rd.Backend = str(mlflow.BackendAttr)
 	if v, ok := attrs.Get("process.pid"); ok && v.Type() == pcommon.ValueTypeInt {
 		rd.PID = v.Int()
+	}
+	if v, ok := attrs.Get(gpuset.Attr); ok {
+		rd.VisibleDevices, rd.HasVisibleDevices = v.AsString(), true
 	}
 
 	for _, k := range t.opts.ResourceTags {
