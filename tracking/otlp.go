@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	"go.opentelemetry.io/otel/sdk/resource"
 
+	"github.com/otelcol-mlflow/otelcol-mlflow/internal/gpuset"
 	"github.com/otelcol-mlflow/otelcol-mlflow/internal/mlflow"
 )
 
@@ -138,8 +139,17 @@ func runResource(ctx context.Context, serviceName, backendID string, info *mlflo
 	if backendID != "" {
 		attrs = append(attrs, attribute.String(mlflow.BackendAttr, backendID))
 	}
+	// The GPUs this process sees (CUDA_VISIBLE_DEVICES, else
+	// NVIDIA_VISIBLE_DEVICES): the collector attaches only their metrics
+	// to the run, under the index the process sees (docs/mapping.md §9).
+	// OTEL_RESOURCE_ATTRIBUTES may override it.
+	var devices []attribute.KeyValue
+	if v, ok := gpuset.FromEnv(nil); ok {
+		devices = append(devices, attribute.String(gpuset.Attr, v))
+	}
 	// Detectors first, the run's identity last: later attributes win.
 	res, err := resource.New(ctx,
+		resource.WithAttributes(devices...),
 		resource.WithFromEnv(),
 		resource.WithTelemetrySDK(),
 		resource.WithHost(),
