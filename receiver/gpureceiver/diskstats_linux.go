@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 
-	"github.com/shirou/gopsutil/v4/common"
 	"github.com/shirou/gopsutil/v4/disk"
 )
 
@@ -23,13 +22,7 @@ const diskstatsSector = 512
 // which tripled the cost of a host scrape for two numbers we do not use.
 // HOST_PROC is honoured (context first, then environment) like gopsutil does.
 func readDiskIO(ctx context.Context, _ ...string) (map[string]disk.IOCountersStat, error) {
-	root := "/proc"
-	if env, ok := ctx.Value(common.EnvKey).(common.EnvMap); ok && env[common.HostProcEnvKey] != "" {
-		root = env[common.HostProcEnvKey]
-	} else if v := os.Getenv(string(common.HostProcEnvKey)); v != "" {
-		root = v
-	}
-	data, err := os.ReadFile(filepath.Join(root, "diskstats"))
+	data, err := os.ReadFile(filepath.Join(procRoot(ctx), "diskstats"))
 	if err != nil {
 		return nil, err
 	}

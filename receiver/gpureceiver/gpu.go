@@ -34,4 +34,7 @@ type gpuSettings struct {
 	warnEvery time.Duration
 	// enabled lets start skip work (GPM buffers) for metrics nobody wants.
 	enabled [metadata.MetricCount]bool
+	// procRoot, when set, is the /proc read for GPU processes' namespaces
+	// instead of HOST_PROC or /proc (tests).
+	procRoot string
 }

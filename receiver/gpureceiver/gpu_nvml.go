@@ -171,6 +171,8 @@ type nvmlCollector struct {
 	driver      string
 	devices     []*gpuDevice
 	symbols     map[string]bool
+	// ns adds process.vpid and container.id to per-process points.
+	ns *nsResolver
 }
 
 func newNVMLCollector(lib nvmlLib, set gpuSettings) *nvmlCollector {
@@ -179,6 +181,7 @@ func newNVMLCollector(lib nvmlLib, set gpuSettings) *nvmlCollector {
 		set:     set,
 		warn:    newWarnLimiter(set.logger, set.warnEvery, set.now),
 		symbols: make(map[string]bool),
+		ns:      newNSResolver(set.logger),
 	}
 }
 
@@ -373,9 +376,12 @@ func (c *nvmlCollector) want(d *gpuDevice, cp capability) bool {
 	return !d.root().lost && !d.unsupported[cp]
 }
 
-func (c *nvmlCollector) scrape(_ context.Context, mb *metadata.MetricsBuilder, now time.Time) {
+func (c *nvmlCollector) scrape(ctx context.Context, mb *metadata.MetricsBuilder, now time.Time) {
 	if !c.initialized {
 		return
+	}
+	if mb.Enabled(metadata.HwGpuProcessMemoryUsage) || mb.Enabled(metadata.HwGpuProcessUtilization) {
+		c.ns.begin(ctx, c.set.procRoot)
 	}
 	ts := pcommon.NewTimestampFromTime(now)
 	kept := c.devices[:0]
@@ -704,8 +710,22 @@ func (c *nvmlCollector) scrapeProcesses(d *gpuDevice, rr *metadata.ResourceRecor
 		if p.UsedGpuMemory == math.MaxUint64 {
 			continue // NVML_VALUE_NOT_AVAILABLE, e.g. without permission on Windows
 		}
-		rr.RecordInt(metadata.HwGpuProcessMemoryUsage, clampInt64(p.UsedGpuMemory), metadata.IntAttr(metadata.AttrProcessPID, int64(p.Pid)))
+		rr.RecordInt(metadata.HwGpuProcessMemoryUsage, clampInt64(p.UsedGpuMemory), c.procAttrs(p.Pid)...)
 	}
+}
+
+// procAttrs are a GPU process's point attributes: its host pid and, when it
+// runs in another PID namespace, its pid there and its container (procns.go).
+func (c *nvmlCollector) procAttrs(pid uint32) []metadata.Attribute {
+	attrs := make([]metadata.Attribute, 1, 4)
+	attrs[0] = metadata.IntAttr(metadata.AttrProcessPID, int64(pid))
+	if vpid, cid, ok := c.ns.lookup(pid); ok {
+		attrs = append(attrs, metadata.IntAttr(attrProcessVPID, vpid))
+		if cid != "" {
+			attrs = append(attrs, metadata.Str(attrContainerID, cid))
+		}
+	}
+	return attrs
 }
 
 type procUtil struct {
@@ -751,10 +771,14 @@ func (c *nvmlCollector) scrapeProcessUtilization(d *gpuDevice, rr *metadata.Reso
 	for _, pid := range order {
 		u := per[pid]
 		n := float64(u.n) * 100
-		p := metadata.IntAttr(metadata.AttrProcessPID, int64(pid))
-		rr.RecordDouble(metadata.HwGpuProcessUtilization, u.sm/n, p, metadata.Str(metadata.AttrHwGpuTask, "general"))
-		rr.RecordDouble(metadata.HwGpuProcessUtilization, u.enc/n, p, metadata.Str(metadata.AttrHwGpuTask, "encoder"))
-		rr.RecordDouble(metadata.HwGpuProcessUtilization, u.dec/n, p, metadata.Str(metadata.AttrHwGpuTask, "decoder"))
+		p := c.procAttrs(pid)
+		k := len(p)
+		p = append(p, metadata.Str(metadata.AttrHwGpuTask, "general"))
+		rr.RecordDouble(metadata.HwGpuProcessUtilization, u.sm/n, p...)
+		p[k] = metadata.Str(metadata.AttrHwGpuTask, "encoder")
+		rr.RecordDouble(metadata.HwGpuProcessUtilization, u.enc/n, p...)
+		p[k] = metadata.Str(metadata.AttrHwGpuTask, "decoder")
+		rr.RecordDouble(metadata.HwGpuProcessUtilization, u.dec/n, p...)
 	}
 }
 

@@ -274,6 +274,7 @@ func testGPUSettings(logger *zap.Logger, clock *time.Time) gpuSettings {
 		now:       func() time.Time { return *clock },
 		warnEvery: 5 * time.Minute,
 		enabled:   cfg.EnabledSet(),
+		procRoot:  fixtureProc,
 	}
 }
 
@@ -328,6 +329,8 @@ func TestNVMLMock8H100(t *testing.T) {
 	assert.NotContains(t, res3, "GPU-00000000-0000-0000-0000-000000000007")
 	assert.Equal(t, 1, m.callsWhileLost, "a lost GPU is not called again")
 	assert.Equal(t, 1, logs.FilterMessageSnippet("GPU lost").Len())
+	assert.Equal(t, 1, logs.FilterMessageSnippet("Cannot read /proc for a GPU process").Len(),
+		"mock processes without a fixture /proc entry: logged once over three scrapes")
 
 	assert.Equal(t, 2, m.eccCalls[gpuNoECC], "unsupported ECC asked once per counter, not every scrape")
 	failed := logs.FilterMessage("NVML call failed").All()

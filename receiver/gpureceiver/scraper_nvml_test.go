@@ -21,7 +21,10 @@ func newMockScraper(cfg *Config, clock *time.Time) (*gpuScraper, *mockMachine) {
 	m := newMockMachine(clock)
 	s := newScraper(cfg, zap.NewNop(), component.BuildInfo{Version: "test"}, func() time.Time { return *clock })
 	s.hostname = func() (string, error) { return "test-host", nil }
-	s.newGPU = func(set gpuSettings) gpuCollector { return newNVMLCollector(m.srv, set) }
+	s.newGPU = func(set gpuSettings) gpuCollector {
+		set.procRoot = fixtureProc
+		return newNVMLCollector(m.srv, set)
+	}
 	return s, m
 }
 

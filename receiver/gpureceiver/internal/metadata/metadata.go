@@ -165,12 +165,12 @@ var Descriptors = [MetricCount]Descriptor{
 	HwGpuProcessMemoryUsage: {
 		Name: "hw.gpu.process.memory.usage", Unit: "By", Kind: Sum, ValueType: Int, DefaultEnabled: true, GPU: true,
 		Description: "Device memory used by a compute process.",
-		Attributes:  []string{AttrProcessPID},
+		Attributes:  []string{AttrProcessPID, AttrProcessVPID, AttrContainerID},
 	},
 	HwGpuProcessUtilization: {
 		Name: "hw.gpu.process.utilization", Unit: "1", Kind: Gauge, ValueType: Double, DefaultEnabled: true, GPU: true,
 		Description: "Fraction of GPU time used by a process, averaged over the driver's samples since the previous scrape (not on MIG).",
-		Attributes:  []string{AttrProcessPID, AttrHwGpuTask},
+		Attributes:  []string{AttrProcessPID, AttrProcessVPID, AttrContainerID, AttrHwGpuTask},
 	},
 	HwGpuSmActivity: {
 		Name: "hw.gpu.sm.activity", Unit: "1", Kind: Gauge, ValueType: Double, DefaultEnabled: true, GPU: true,
@@ -253,13 +253,18 @@ var Descriptors = [MetricCount]Descriptor{
 
 // Data point attribute keys.
 const (
-	AttrHwGpuTask                  = "hw.gpu.task"
-	AttrHwGpuClockDomain           = "hw.gpu.clock.domain"
-	AttrHwGpuClockThrottleReason   = "hw.gpu.clock.throttle_reason"
-	AttrNetworkIoDirection         = "network.io.direction"
-	AttrHwType                     = "hw.type"
-	AttrErrorType                  = "error.type"
-	AttrProcessPID                 = "process.pid"
+	AttrHwGpuTask                = "hw.gpu.task"
+	AttrHwGpuClockDomain         = "hw.gpu.clock.domain"
+	AttrHwGpuClockThrottleReason = "hw.gpu.clock.throttle_reason"
+	AttrNetworkIoDirection       = "network.io.direction"
+	AttrHwType                   = "hw.type"
+	AttrErrorType                = "error.type"
+	AttrProcessPID               = "process.pid"
+	// AttrProcessVPID is the pid inside the process's own PID namespace
+	// (innermost NSpid), set when that is not the host's.
+	AttrProcessVPID = "process.vpid"
+	// AttrContainerID is the container id in the process's cgroup path.
+	AttrContainerID                = "container.id"
 	AttrCPUMode                    = "cpu.mode"
 	AttrSystemMemoryState          = "system.memory.state"
 	AttrSystemFilesystemMountpoint = "system.filesystem.mountpoint"
