@@ -420,7 +420,7 @@ func (e *mlflowExporter) exportRun(ctx context.Context, g *runGroup) error {
 	}
 	e.audit(r, g.tenant)
 	for _, rd := range g.data {
-		e.runs.Observe(r, e.runHost(rd), rd.PID)
+		e.runs.Observe(r, e.runHost(rd), rd.PID, rd.ContainerID)
 		e.observeDevices(r, rd)
 	}
 	r.Lock()

@@ -80,6 +80,10 @@ func (e *mlflowExporter) exportSystem(ctx context.Context, rm pmetric.ResourceMe
 	if v, ok := rm.Resource().Attributes().Get(TenantAttr); ok {
 		tenant = v.Str()
 	}
+	var ns map[int64]procNS
+	if len(snap.Process) > 0 {
+		ns = processNamespaces(rm)
+	}
 	targets, hostCounts := e.runs.RunsOnHost(host, e.now().Add(-e.attachWindow()))
 	var errs []error
 	for i, r := range targets {
@@ -89,7 +93,7 @@ func (e *mlflowExporter) exportSystem(ctx context.Context, rm pmetric.ResourceMe
 		} else if ended {
 			continue
 		}
-		if err := e.writeSystem(ctx, r, snap, hostCounts[i], tenant); err != nil {
+		if err := e.writeSystem(ctx, r, snap, ns, hostCounts[i], tenant); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -99,7 +103,54 @@ func (e *mlflowExporter) exportSystem(ctx context.Context, rm pmetric.ResourceMe
 	return nil
 }
 
-func (e *mlflowExporter) writeSystem(ctx context.Context, r *runs.Run, snap *sysmetrics.Snapshot, hosts int, tenant string) error {
+// procNS is where a GPU process lives when it is in another PID namespace:
+// its pid there and its container (the gpu receiver's process.vpid and
+// container.id point attributes).
+type procNS struct {
+	vpid      int64
+	container string
+}
+
+// processNamespaces maps the host pids of a host resource's per-process
+// points to their procNS; nil when no point has a process.vpid.
+func processNamespaces(rm pmetric.ResourceMetrics) map[int64]procNS {
+	var out map[int64]procNS
+	for _, sm := range rm.ScopeMetrics().All() {
+		for _, m := range sm.Metrics().All() {
+			var dps pmetric.NumberDataPointSlice
+			switch m.Type() {
+			case pmetric.MetricTypeGauge:
+				dps = m.Gauge().DataPoints()
+			case pmetric.MetricTypeSum:
+				dps = m.Sum().DataPoints()
+			default:
+				continue
+			}
+			for _, dp := range dps.All() {
+				attrs := dp.Attributes()
+				v, ok := attrs.Get("process.vpid")
+				if !ok || v.Type() != pcommon.ValueTypeInt {
+					continue
+				}
+				pid, ok := attrs.Get("process.pid")
+				if !ok || pid.Type() != pcommon.ValueTypeInt {
+					continue
+				}
+				if out == nil {
+					out = map[int64]procNS{}
+				}
+				p := procNS{vpid: v.Int()}
+				if c, ok := attrs.Get("container.id"); ok {
+					p.container = c.AsString()
+				}
+				out[pid.Int()] = p
+			}
+		}
+	}
+	return out
+}
+
+func (e *mlflowExporter) writeSystem(ctx context.Context, r *runs.Run, snap *sysmetrics.Snapshot, ns map[int64]procNS, hosts int, tenant string) error {
 	prefix := "system/"
 	switch e.cfg.SystemMetrics.NodePrefix {
 	case "always":
@@ -141,7 +192,9 @@ func (e *mlflowExporter) writeSystem(ctx context.Context, r *runs.Run, snap *sys
 		add(c.Name, r.SinceFirst(snap.Host+"\x00"+c.Name, c.Value))
 	}
 	for _, p := range snap.Process {
-		if e.runs.HasPID(r, p.PID) {
+		// The host pid, or the pid in the process's own namespace (and
+		// container): docs/mapping.md §9.
+		if n := ns[p.PID]; e.runs.HasPID(r, p.PID, n.vpid, n.container) {
 			add(p.Name, p.Value.Value)
 		}
 	}

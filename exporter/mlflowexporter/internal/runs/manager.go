@@ -612,15 +612,33 @@ func (m *Manager) EndedElsewhere(ctx context.Context, r *Run, every time.Duratio
 	return true, nil
 }
 
-// Observe records where the run's own telemetry came from. pid 0 means none.
-func (m *Manager) Observe(r *Run, host string, pid int64) {
+// containerPID is a process.pid with the container.id of its resource.
+type containerPID struct {
+	pid       int64
+	container string
+}
+
+// Observe records where the run's own telemetry came from: host, the
+// resource's process.pid (0: none) and container.id ("": none).
+func (m *Manager) Observe(r *Run, host string, pid int64, containerID string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if host != "" {
 		r.hosts[host] = m.set.Now()
 	}
-	if pid != 0 {
-		r.pids[pid] = struct{}{}
+	if pid == 0 {
+		return
+	}
+	if containerID != "" && r.cpids == nil {
+		// Until now every pid came without a container.
+		r.cpids = make(map[containerPID]struct{}, len(r.pids)+1)
+		for p := range r.pids {
+			r.cpids[containerPID{p, ""}] = struct{}{}
+		}
+	}
+	r.pids[pid] = struct{}{}
+	if r.cpids != nil {
+		r.cpids[containerPID{pid, containerID}] = struct{}{}
 	}
 }
 
@@ -649,10 +667,30 @@ func (m *Manager) RunsOnHost(host string, since time.Time) (runs []*Run, hostCou
 	return runs, hostCounts
 }
 
-// HasPID reports whether the run's telemetry came from process pid.
-func (m *Manager) HasPID(r *Run, pid int64) bool {
+// HasPID reports whether a per-process point belongs to the run
+// (docs/mapping.md §9): its host pid is a process.pid the run's telemetry
+// reported, or, for a process in another PID namespace, its pid there
+// (vpid, 0 when none) is one the run reported from a resource without a
+// container.id or with the point's container.id.
+func (m *Manager) HasPID(r *Run, pid, vpid int64, containerID string) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	_, ok := r.pids[pid]
+	if _, ok := r.pids[pid]; ok {
+		return true
+	}
+	if vpid == 0 {
+		return false
+	}
+	if r.cpids == nil {
+		_, ok := r.pids[vpid] // no resource named a container
+		return ok
+	}
+	if _, ok := r.cpids[containerPID{vpid, ""}]; ok {
+		return true
+	}
+	if containerID == "" {
+		return false
+	}
+	_, ok := r.cpids[containerPID{vpid, containerID}]
 	return ok
 }

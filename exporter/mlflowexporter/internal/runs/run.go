@@ -85,6 +85,10 @@ type Run struct {
 	// run's own telemetry came from, with when; pids its process.pid values.
 	hosts map[string]time.Time
 	pids  map[int64]struct{}
+	// cpids (guarded by the manager's mutex), nil until a resource with a
+	// container.id came, pair each process.pid with its resource's
+	// container.id ("" for none) for the pid-namespace rule (HasPID).
+	cpids map[containerPID]struct{}
 	// devices (guarded by the manager's mutex) are the GPUs the run's
 	// processes see on each host (gpuset.Attr); no entry: the whole host.
 	devices map[string]gpuset.Set

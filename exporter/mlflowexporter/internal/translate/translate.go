@@ -94,6 +94,8 @@ type ResourceData struct {
 	HostName string
 	// PID is the resource's process.pid, 0 when absent.
 	PID int64
+	// ContainerID is the resource's container.id, "" when absent.
+	ContainerID string `json:"-"`
 	// VisibleDevices is the resource's gpuset.Attr (the GPUs the process
 	// sees), HasVisibleDevices whether it was set.
 	VisibleDevices    string `json:"-"`
@@ -273,6 +275,7 @@ func (t *Translator) resource(attrs pcommon.Map, rd *ResourceData, stats *Stats)
 	if v, ok := attrs.Get(gpuset.Attr); ok {
 		rd.VisibleDevices, rd.HasVisibleDevices = v.AsString(), true
 	}
+	rd.ContainerID = str("container.id")
 
 	for _, k := range t.opts.ResourceTags {
 		if v, ok := attrs.Get(k); ok {
