@@ -278,7 +278,9 @@ func replaceNumericID(s, id, placeholder string) string {
 		}
 		end := i + len(id)
 		before, after := s[:i], s[end:]
-		okAfter := after == "" || after[0] < '0' || after[0] > '9'
+		// Not followed by a digit or a letter: a run id is hex, and one that
+		// starts with the experiment id's digits must stay whole.
+		okAfter := after == "" || !isAlnum(after[0])
 		okBefore := false
 		for _, p := range idPrefixes {
 			if strings.HasSuffix(before, p) {
@@ -294,4 +296,8 @@ func replaceNumericID(s, id, placeholder string) string {
 		}
 		s = after
 	}
+}
+
+func isAlnum(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
 }
