@@ -156,12 +156,31 @@ service:
 
 // StartCollector renders the config template and starts the binary with it,
 // waiting until its health check answers.
+//
+// A port that freePort found free may be taken by another process (the
+// other test binaries of `go test ./...`) before the collector binds it:
+// the start is then tried again on new ports, twice at most.
 func StartCollector(t testing.TB, configTemplate string, vars map[string]string, env ...string) *Collector {
 	t.Helper()
-	return startCollectorIn(t, t.TempDir(), Ports{GRPC: freePort(t), HTTP: freePort(t), Health: freePort(t), Metrics: freePort(t)}, configTemplate, vars, env...)
+	for attempt := 1; ; attempt++ {
+		ports := Ports{GRPC: freePort(t), HTTP: freePort(t), Health: freePort(t), Metrics: freePort(t)}
+		c, busy := startCollector(t, t.TempDir(), ports, configTemplate, vars, attempt < 3, env...)
+		if !busy {
+			return c
+		}
+		t.Logf("a port was taken before the collector bound it; starting again on new ports (attempt %d)", attempt+1)
+	}
 }
 
 func startCollectorIn(t testing.TB, dir string, ports Ports, configTemplate string, vars map[string]string, env ...string) *Collector {
+	t.Helper()
+	c, _ := startCollector(t, dir, ports, configTemplate, vars, false, env...)
+	return c
+}
+
+// startCollector starts the collector; with retryBusy, a start that fails
+// only because a port was taken returns busy instead of failing the test.
+func startCollector(t testing.TB, dir string, ports Ports, configTemplate string, vars map[string]string, retryBusy bool, env ...string) (*Collector, bool) {
 	t.Helper()
 	bin := collectorBinary(t)
 	if vars == nil {
@@ -176,7 +195,7 @@ func startCollectorIn(t testing.TB, dir string, ports Ports, configTemplate stri
 	if err := os.WriteFile(cfgPath, cfg.Bytes(), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return launch(t, dir, ports, cfg.String(), env, bin, "--config", cfgPath)
+	return launchRetryable(t, dir, ports, cfg.String(), env, retryBusy, bin, "--config", cfgPath)
 }
 
 // StartCollectorArgs starts the binary in dir with the given arguments (for
@@ -188,6 +207,12 @@ func StartCollectorArgs(t testing.TB, dir string, ports Ports, env []string, arg
 }
 
 func launch(t testing.TB, dir string, ports Ports, cfgDesc string, env []string, bin string, args ...string) *Collector {
+	t.Helper()
+	c, _ := launchRetryable(t, dir, ports, cfgDesc, env, false, bin, args...)
+	return c
+}
+
+func launchRetryable(t testing.TB, dir string, ports Ports, cfgDesc string, env []string, retryBusy bool, bin string, args ...string) (*Collector, bool) {
 	t.Helper()
 	c := &Collector{t: t, Ports: ports, Dir: dir, output: &syncBuffer{}, done: make(chan struct{})}
 	c.cmd = exec.Command(bin, args...)
@@ -209,11 +234,14 @@ func launch(t testing.TB, dir string, ports Ports, cfgDesc string, env []string,
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return c
+				return c, false
 			}
 		}
 		select {
 		case <-c.done:
+			if retryBusy && strings.Contains(c.output.String(), "bind: address already in use") {
+				return nil, true
+			}
 			t.Fatalf("collector exited during start:\n%s\nconfig:\n%s", c.output.String(), cfgDesc)
 		default:
 		}
