@@ -10,7 +10,6 @@ import (
 
 	"go.opentelemetry.io/collector/client"
 	"go.opentelemetry.io/collector/pdata/pcommon"
-	"go.uber.org/zap"
 
 	"github.com/otelcol-mlflow/otelcol-mlflow/exporter/mlflowexporter/internal/translate"
 	"github.com/otelcol-mlflow/otelcol-mlflow/internal/mlflow"
@@ -161,8 +160,7 @@ const (
 // it names. Experiment names of ids and the experiments of run ids are
 // looked up once and cached: a run never moves between experiments.
 type accessChecker struct {
-	cfg    *AccessConfig
-	logger *zap.Logger
+	cfg *AccessConfig
 
 	mu       sync.Mutex
 	expNames map[string]string // experiment id -> name
@@ -170,8 +168,13 @@ type accessChecker struct {
 	logged   map[string]bool   // tenant \x00 reason: logged once
 }
 
-func newAccessChecker(cfg *AccessConfig, logger *zap.Logger) *accessChecker {
-	return &accessChecker{cfg: cfg, logger: logger,
+// newAccessChecker returns nil when access control is off: every sender
+// may write everything.
+func newAccessChecker(cfg *AccessConfig) *accessChecker {
+	if !cfg.enabled() {
+		return nil
+	}
+	return &accessChecker{cfg: cfg,
 		expNames: map[string]string{}, runExps: map[string]string{}, logged: map[string]bool{}}
 }
 

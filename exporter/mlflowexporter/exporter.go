@@ -85,7 +85,7 @@ func newExporter(cfg *Config, set exporter.Settings) (*mlflowExporter, error) {
 	return &mlflowExporter{
 		cfg: cfg, set: set, logger: set.Logger, tr: tr, getenv: os.Getenv, now: time.Now,
 		tel: tel, drops: newDropLog(set.Logger, tel), health: h, lag: lag,
-		access: accessCheckerFor(&cfg.Access, set.Logger),
+		access: newAccessChecker(&cfg.Access),
 	}, nil
 }
 
@@ -294,13 +294,6 @@ func (e *mlflowExporter) pushMetrics(ctx context.Context, md pmetric.Metrics) er
 		err = exporterhelper.NewThrottleRetry(err, throttle)
 	}
 	return err
-}
-
-func accessCheckerFor(cfg *AccessConfig, logger *zap.Logger) *accessChecker {
-	if !cfg.enabled() {
-		return nil
-	}
-	return newAccessChecker(cfg, logger)
 }
 
 // refused applies access control to a group: a tenant writing outside its

@@ -75,8 +75,9 @@ func (p runPartitioner) Capabilities() consumer.Capabilities {
 }
 
 func (p runPartitioner) ConsumeMetrics(ctx context.Context, md pmetric.Metrics) error {
+	owned := false // md is our own copy, not the pipeline's shared data
 	if p.access != nil && p.access.enabled() {
-		md = p.stampTenants(ctx, md)
+		md, owned = p.stampTenants(ctx, md), true
 	}
 	rms := md.ResourceMetrics()
 	if rms.Len() == 0 || !p.partition {
@@ -97,11 +98,16 @@ func (p runPartitioner) ConsumeMetrics(ctx context.Context, md pmetric.Metrics) 
 	if len(order) == 1 {
 		return p.Metrics.ConsumeMetrics(withPartition(ctx, order[0]), md)
 	}
-	// The data is shared with other consumers of the pipeline: copy.
 	for _, key := range order {
 		part := pmetric.NewMetrics()
 		for i := range rms.Len() {
-			if keys[i] == key {
+			if keys[i] != key {
+				continue
+			}
+			if owned {
+				rms.At(i).MoveTo(part.ResourceMetrics().AppendEmpty())
+			} else {
+				// Shared with the pipeline's other consumers: copy.
 				rms.At(i).CopyTo(part.ResourceMetrics().AppendEmpty())
 			}
 		}
@@ -130,7 +136,7 @@ func (p runPartitioner) stampTenants(ctx context.Context, md pmetric.Metrics) pm
 		if t != "" {
 			attrs.PutStr(TenantAttr, t)
 		}
-		accepted[t] += resourcePoints(rms.At(i))
+		accepted[t] += translate.ResourcePointCount(rms.At(i))
 	}
 	if p.tel != nil {
 		for t, n := range accepted {
@@ -138,34 +144,6 @@ func (p runPartitioner) stampTenants(ctx context.Context, md pmetric.Metrics) pm
 		}
 	}
 	return out
-}
-
-func resourcePoints(rm pmetric.ResourceMetrics) int {
-	n := 0
-	sms := rm.ScopeMetrics()
-	for i := range sms.Len() {
-		ms := sms.At(i).Metrics()
-		for j := range ms.Len() {
-			n += dataPoints(ms.At(j))
-		}
-	}
-	return n
-}
-
-func dataPoints(m pmetric.Metric) int {
-	switch m.Type() {
-	case pmetric.MetricTypeGauge:
-		return m.Gauge().DataPoints().Len()
-	case pmetric.MetricTypeSum:
-		return m.Sum().DataPoints().Len()
-	case pmetric.MetricTypeHistogram:
-		return m.Histogram().DataPoints().Len()
-	case pmetric.MetricTypeExponentialHistogram:
-		return m.ExponentialHistogram().DataPoints().Len()
-	case pmetric.MetricTypeSummary:
-		return m.Summary().DataPoints().Len()
-	}
-	return 0
 }
 
 func withPartition(ctx context.Context, key string) context.Context {

@@ -117,13 +117,8 @@ func processNamespaces(rm pmetric.ResourceMetrics) map[int64]procNS {
 	var out map[int64]procNS
 	for _, sm := range rm.ScopeMetrics().All() {
 		for _, m := range sm.Metrics().All() {
-			var dps pmetric.NumberDataPointSlice
-			switch m.Type() {
-			case pmetric.MetricTypeGauge:
-				dps = m.Gauge().DataPoints()
-			case pmetric.MetricTypeSum:
-				dps = m.Sum().DataPoints()
-			default:
+			dps, ok := translate.NumberPoints(m)
+			if !ok {
 				continue
 			}
 			for _, dp := range dps.All() {

@@ -24,7 +24,6 @@ import (
 	"io"
 	"log"
 	"math"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -273,25 +272,16 @@ func runGateway(o gatewayOpts) int {
 	}
 	srv := mlflowtest.NewServer(opts...)
 	land := &landing{next: srv, first: map[string]time.Time{}}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		log.Fatal(err)
-	}
-	hs := &http.Server{Handler: land}
-	go func() { _ = hs.Serve(l) }()
-	defer hs.Close()
-
-	dir, err := os.MkdirTemp("", "loaddriver-gateway")
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
+	addr, stopServer := serve(land)
+	defer stopServer()
+	dir, cleanup := tempDir("loaddriver-gateway")
+	defer cleanup()
 	grpcPort, healthPort, metricsPort := freePort(), freePort(), freePort()
-	trackingURI, experiment := "http://"+l.Addr().String(), "load-gateway"
+	trackingURI, experiment := "http://"+addr, "load-gateway"
 	env := os.Environ()
 	if o.databricks {
 		trackingURI, experiment = "databricks", "/Shared/otel/load-gateway"
-		env = append(env, "DATABRICKS_HOST=http://"+l.Addr().String(), "DATABRICKS_TOKEN="+dbxPAT,
+		env = append(env, "DATABRICKS_HOST=http://"+addr, "DATABRICKS_TOKEN="+dbxPAT,
 			// Keep a developer's own ~/.databrickscfg out of it.
 			"DATABRICKS_CONFIG_FILE="+filepath.Join(dir, "absent.cfg"))
 	}

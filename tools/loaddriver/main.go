@@ -74,19 +74,10 @@ func main() {
 	}
 
 	srv := mlflowtest.NewServer()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		log.Fatal(err)
-	}
-	hs := &http.Server{Handler: srv}
-	go func() { _ = hs.Serve(l) }()
-	defer hs.Close()
-
-	dir, err := os.MkdirTemp("", "loaddriver")
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
+	addr, stop := serve(srv)
+	defer stop()
+	dir, cleanup := tempDir("loaddriver")
+	defer cleanup()
 	grpcPort, healthPort, metricsPort := freePort(), freePort(), freePort()
 	cfg := fmt.Sprintf(`
 receivers:
@@ -107,7 +98,7 @@ service:
         - pull: {exporter: {prometheus: {host: 127.0.0.1, port: %d}}}
   pipelines:
     metrics: {receivers: [otlp], exporters: [mlflow]}
-`, grpcPort, l.Addr(), healthPort, metricsPort)
+`, grpcPort, addr, healthPort, metricsPort)
 	cfgPath := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		log.Fatal(err)
@@ -205,4 +196,24 @@ service:
 		log.Printf("incomplete: %d of %d points landed", got, want)
 		defer os.Exit(1)
 	}
+}
+
+// serve serves h on a free loopback port; stop closes it.
+func serve(h http.Handler) (addr string, stop func()) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	hs := &http.Server{Handler: h}
+	go func() { _ = hs.Serve(l) }()
+	return l.Addr().String(), func() { _ = hs.Close() }
+}
+
+// tempDir makes a temporary directory; cleanup removes it.
+func tempDir(prefix string) (dir string, cleanup func()) {
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		log.Fatal(err)
+	}
+	return dir, func() { _ = os.RemoveAll(dir) }
 }

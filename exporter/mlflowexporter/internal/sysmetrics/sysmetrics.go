@@ -12,6 +12,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
+	"github.com/otelcol-mlflow/otelcol-mlflow/exporter/mlflowexporter/internal/translate"
+
 	"github.com/otelcol-mlflow/otelcol-mlflow/internal/gpuset"
 )
 
@@ -156,13 +158,8 @@ type point struct {
 }
 
 func forEachNumber(m pmetric.Metric, fn func(point)) {
-	var dps pmetric.NumberDataPointSlice
-	switch m.Type() {
-	case pmetric.MetricTypeGauge:
-		dps = m.Gauge().DataPoints()
-	case pmetric.MetricTypeSum:
-		dps = m.Sum().DataPoints()
-	default:
+	dps, ok := translate.NumberPoints(m)
+	if !ok {
 		return
 	}
 	for i := 0; i < dps.Len(); i++ {

@@ -217,14 +217,7 @@ func (t *Translator) Resource(rm pmetric.ResourceMetrics, now time.Time, stats *
 	sms := rm.ScopeMetrics()
 	// Sized up front: growing the slice point by point copied every point
 	// about twice and was most of the bytes allocated per export.
-	n := 0
-	for i := 0; i < sms.Len(); i++ {
-		ms := sms.At(i).Metrics()
-		for j := 0; j < ms.Len(); j++ {
-			n += dataPointCount(ms.At(j))
-		}
-	}
-	rd.Points = make([]Point, 0, n)
+	rd.Points = make([]Point, 0, ResourcePointCount(rm))
 	for i := 0; i < sms.Len(); i++ {
 		ms := sms.At(i).Metrics()
 		for j := 0; j < ms.Len(); j++ {
@@ -361,7 +354,7 @@ func (t *Translator) metric(m pmetric.Metric, rd *ResourceData, nowMs int64, sc 
 	}
 	ok, declared := t.opts.Filter.Allows(name)
 	if !ok {
-		stats.Dropped[DropFiltered] += dataPointCount(m)
+		stats.Dropped[DropFiltered] += DataPointCount(m)
 		return
 	}
 	switch m.Type() {
@@ -382,7 +375,21 @@ func (t *Translator) metric(m pmetric.Metric, rd *ResourceData, nowMs int64, sc 
 	}
 }
 
-func dataPointCount(m pmetric.Metric) int {
+// ResourcePointCount is the number of data points of every metric of rm.
+func ResourcePointCount(rm pmetric.ResourceMetrics) int {
+	n := 0
+	sms := rm.ScopeMetrics()
+	for i := 0; i < sms.Len(); i++ {
+		ms := sms.At(i).Metrics()
+		for j := 0; j < ms.Len(); j++ {
+			n += DataPointCount(ms.At(j))
+		}
+	}
+	return n
+}
+
+// DataPointCount is the number of data points of m, whatever its type.
+func DataPointCount(m pmetric.Metric) int {
 	switch m.Type() {
 	case pmetric.MetricTypeGauge:
 		return m.Gauge().DataPoints().Len()
@@ -428,14 +435,21 @@ func (t *Translator) infoMetric(m pmetric.Metric, rd *ResourceData, nowMs int64,
 	})
 }
 
-func forEachPointAttrs(m pmetric.Metric, fn func(pcommon.Map, pcommon.Timestamp)) {
-	var dps pmetric.NumberDataPointSlice
+// NumberPoints returns the points of a gauge or sum; ok is false for the
+// other metric types.
+func NumberPoints(m pmetric.Metric) (dps pmetric.NumberDataPointSlice, ok bool) {
 	switch m.Type() {
 	case pmetric.MetricTypeGauge:
-		dps = m.Gauge().DataPoints()
+		return m.Gauge().DataPoints(), true
 	case pmetric.MetricTypeSum:
-		dps = m.Sum().DataPoints()
-	default:
+		return m.Sum().DataPoints(), true
+	}
+	return dps, false
+}
+
+func forEachPointAttrs(m pmetric.Metric, fn func(pcommon.Map, pcommon.Timestamp)) {
+	dps, ok := NumberPoints(m)
+	if !ok {
 		return
 	}
 	for i := 0; i < dps.Len(); i++ {
