@@ -416,7 +416,7 @@ func (r *Run) recordModel(ctx context.Context, desc mlmodel, uuid string) error 
 		r.models = r.models[1:]
 	}
 	r.mu.Unlock()
-	if err := r.logBatch(ctx, mlflow.Batch{Tags: []mlflow.Tag{{Key: modelHistoryTag, Value: truncateValue(string(value), mlflow.MaxTagValueLength)}}}); err != nil {
+	if err := r.logBatch(ctx, mlflow.Batch{Tags: []mlflow.Tag{{Key: modelHistoryTag, Value: mlflow.TruncateRunes(string(value), mlflow.MaxTagValueLength)}}}); err != nil {
 		return fmt.Errorf("tracking: record model %q in run: %w", desc.ArtifactPath, err)
 	}
 	return nil

@@ -197,7 +197,7 @@ func (r *Run) SetTags(ctx context.Context, tags map[string]string) error {
 		if err := mlflow.ValidateKey(k); err != nil {
 			return fmt.Errorf("tracking: set tags: %w", err)
 		}
-		out = append(out, mlflow.Tag{Key: k, Value: truncateValue(tags[k], mlflow.MaxTagValueLength)})
+		out = append(out, mlflow.Tag{Key: k, Value: mlflow.TruncateRunes(tags[k], mlflow.MaxTagValueLength)})
 	}
 	for chunk := range slices.Chunk(out, mlflow.MaxTagsPerBatch) {
 		if err := r.logBatch(ctx, mlflow.Batch{Tags: chunk}); err != nil {

@@ -329,7 +329,7 @@ func (t *Tracker) systemTags() []mlflow.Tag {
 	// runs/create refuses a repeated key, so each key goes once, the
 	// configured value winning. Sorted: map order must not decide.
 	for _, k := range slices.Sorted(maps.Keys(t.cfg.Tags)) {
-		tags = append(tags, mlflow.Tag{Key: k, Value: truncateValue(t.cfg.Tags[k], mlflow.MaxTagValueLength)})
+		tags = append(tags, mlflow.Tag{Key: k, Value: mlflow.TruncateRunes(t.cfg.Tags[k], mlflow.MaxTagValueLength)})
 	}
 	return mlflow.UniqueTags(tags)
 }
@@ -524,15 +524,4 @@ func retryable(err error) bool {
 	}
 	var urlErr *url.Error
 	return errors.As(err, &urlErr)
-}
-
-func truncateValue(s string, limit int) string {
-	n := 0
-	for i := range s {
-		if n == limit {
-			return s[:i]
-		}
-		n++
-	}
-	return s
 }

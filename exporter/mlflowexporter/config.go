@@ -201,9 +201,9 @@ func validateTrackingURI(u string) error {
 	scheme, _, _ := strings.Cut(u, ":")
 	hint := ""
 	if !strings.Contains(u, "://") {
-		hint = fmt.Sprintf(" (a server needs its scheme: http://%s)", redactURI(u))
+		hint = fmt.Sprintf(" (a server needs its scheme: http://%s)", mlflow.RedactURI(u))
 	}
-	return fmt.Errorf("tracking_uri %q: unsupported scheme %q, want http, https, databricks, file or a path%s", redactURI(u), scheme, hint)
+	return fmt.Errorf("tracking_uri %q: unsupported scheme %q, want http, https, databricks, file or a path%s", mlflow.RedactURI(u), scheme, hint)
 }
 
 // validateDatabricks checks the databricks section against the tracking
@@ -214,7 +214,7 @@ func (cfg *Config) validateDatabricks() []error {
 	d := cfg.Databricks
 	isDBX := databricks.IsURI(cfg.TrackingURI)
 	if cfg.TrackingURI != "" && !isDBX && d.isSet() {
-		errs = append(errs, fmt.Errorf("databricks settings apply only to tracking_uri databricks or databricks://<profile>, not %q", redactURI(cfg.TrackingURI)))
+		errs = append(errs, fmt.Errorf("databricks settings apply only to tracking_uri databricks or databricks://<profile>, not %q", mlflow.RedactURI(cfg.TrackingURI)))
 	}
 	if isDBX {
 		if uriProfile, _, err := databricks.ProfileFromURI(cfg.TrackingURI); err == nil && uriProfile != "" && d.Profile != "" && uriProfile != d.Profile {

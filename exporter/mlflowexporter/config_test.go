@@ -148,12 +148,6 @@ func TestResolveTrackingURI(t *testing.T) {
 	}
 }
 
-func TestRedactURI(t *testing.T) {
-	assert.Equal(t, "https://host:5000/prefix", redactURI("https://user:pw@host:5000/prefix"))
-	assert.Equal(t, "http://host", redactURI("http://host"))
-	assert.Equal(t, "file:./mlruns", redactURI("file:./mlruns"))
-}
-
 // validate refuses what start would refuse: a server address without its
 // scheme is a URI with scheme "localhost" to MLflow too.
 func TestValidateTrackingURILikeStart(t *testing.T) {

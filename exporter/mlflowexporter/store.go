@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"maps"
 	"os"
-	"strings"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/configtls"
@@ -78,15 +77,15 @@ func openBackend(ctx context.Context, cfg *Config, host component.Host, set comp
 	rc.HTTPClient = hc
 	rc.UserAgent = "otelcol-mlflow"
 	if len(cfg.RateLimits) > 0 {
-		if rc.RateLimiter, err = databricks.SharedRateLimiter(redactURI(uri), cfg.RateLimits); err != nil {
+		if rc.RateLimiter, err = databricks.SharedRateLimiter(mlflow.RedactURI(uri), cfg.RateLimits); err != nil {
 			return nil, "", fmt.Errorf("rate_limits: %w", err)
 		}
 	}
 	client, err := restclient.New(rc)
 	if err != nil {
-		return nil, "", fmt.Errorf("tracking server %q: %w", redactURI(uri), err)
+		return nil, "", fmt.Errorf("tracking server %q: %w", mlflow.RedactURI(uri), err)
 	}
-	return withQuotas(client, cfg.RunQuotas, runQuotas{}, set), "tracking server " + redactURI(uri), nil
+	return withQuotas(client, cfg.RunQuotas, runQuotas{}, set), "tracking server " + mlflow.RedactURI(uri), nil
 }
 
 // openDatabricks resolves the workspace and its credentials, and builds a
@@ -160,20 +159,4 @@ func backendID(b backend, uri string) string {
 		return ""
 	}
 	return mlflow.ServerBackendID(uri)
-}
-
-// redactURI drops userinfo so a URI can be logged.
-func redactURI(uri string) string {
-	scheme, rest, ok := strings.Cut(uri, "://")
-	if !ok {
-		return uri
-	}
-	hostPart, path, _ := strings.Cut(rest, "/")
-	if at := strings.LastIndexByte(hostPart, '@'); at >= 0 {
-		hostPart = hostPart[at+1:]
-	}
-	if path != "" {
-		return scheme + "://" + hostPart + "/" + path
-	}
-	return scheme + "://" + hostPart
 }

@@ -42,7 +42,7 @@ func ValidateKey(key string) error {
 		return fmt.Errorf("invalid key %q: empty", key)
 	}
 	if n := utf8.RuneCountInString(key); n > MaxKeyLength {
-		return fmt.Errorf("invalid key %q: %d characters, limit %d", truncateForError(key), n, MaxKeyLength)
+		return fmt.Errorf("invalid key %q: %d characters, limit %d", Quote64(key), n, MaxKeyLength)
 	}
 	for _, r := range key {
 		if !ValidKeyRune(r) {
@@ -58,11 +58,4 @@ func ValidateKey(key string) error {
 		}
 	}
 	return nil
-}
-
-func truncateForError(s string) string {
-	if len(s) <= 64 {
-		return s
-	}
-	return s[:64] + "..."
 }

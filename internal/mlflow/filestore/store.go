@@ -245,23 +245,16 @@ func notFound(format string, args ...any) error {
 
 func validateExperimentID(id string) error {
 	if !experimentIDPattern.MatchString(id) {
-		return invalidParam("Invalid experiment ID: %q", truncate(id))
+		return invalidParam("Invalid experiment ID: %q", mlflow.Quote64(id))
 	}
 	return nil
 }
 
 func validateRunID(id string) error {
 	if !runIDPattern.MatchString(id) {
-		return invalidParam("Invalid run ID: %q", truncate(id))
+		return invalidParam("Invalid run ID: %q", mlflow.Quote64(id))
 	}
 	return nil
-}
-
-func truncate(s string) string {
-	if len(s) <= 64 {
-		return s
-	}
-	return s[:64] + "..."
 }
 
 func validateTags(tags []mlflow.Tag) error {

@@ -125,16 +125,16 @@ func New(cfg Config) (*Client, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
 		// url.Error quotes the input, which may hold a password.
-		return nil, fmt.Errorf("mlflow tracking URI %q is not a valid URL", redactURI(raw))
+		return nil, fmt.Errorf("mlflow tracking URI %q is not a valid URL", mlflow.RedactURI(raw))
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, fmt.Errorf("mlflow tracking URI %q: scheme must be http or https", redactURI(raw))
+		return nil, fmt.Errorf("mlflow tracking URI %q: scheme must be http or https", mlflow.RedactURI(raw))
 	}
 	if u.Hostname() == "" {
-		return nil, fmt.Errorf("mlflow tracking URI %q: host missing", redactURI(raw))
+		return nil, fmt.Errorf("mlflow tracking URI %q: host missing", mlflow.RedactURI(raw))
 	}
 	if u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("mlflow tracking URI %q: query and fragment not allowed", redactURI(raw))
+		return nil, fmt.Errorf("mlflow tracking URI %q: query and fragment not allowed", mlflow.RedactURI(raw))
 	}
 	username, password := cfg.Username, cfg.Password
 	// Every configured credential is masked in server messages, also those
@@ -184,22 +184,6 @@ func New(cfg Config) (*Client, error) {
 
 func basicAuth(user, pass string) string {
 	return base64.StdEncoding.EncodeToString([]byte(user + ":" + pass))
-}
-
-// redactURI hides the userinfo of a URI meant for an error message.
-func redactURI(raw string) string {
-	if u, err := url.Parse(raw); err == nil {
-		return u.Redacted()
-	}
-	// Unparseable: cut anything up to an '@' after the scheme, where a
-	// password would sit.
-	if i := strings.LastIndexByte(raw, '@'); i >= 0 {
-		if j := strings.Index(raw, "://"); j >= 0 && j < i {
-			return raw[:j+3] + "xxxxx" + raw[i:]
-		}
-		return "xxxxx" + raw[i:]
-	}
-	return raw
 }
 
 func newHTTPClient(insecure bool) *http.Client {

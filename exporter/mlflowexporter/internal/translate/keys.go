@@ -135,7 +135,7 @@ func (b *keyBuilder) String() string {
 	// The hash suffix must fit within MaxKeyLength too, also when the key
 	// is cut only because it is lossy.
 	if n > mlflow.MaxKeyLength-hashSuffixLen {
-		key = truncateRunes(key, mlflow.MaxKeyLength-hashSuffixLen)
+		key = mlflow.TruncateRunes(key, mlflow.MaxKeyLength-hashSuffixLen)
 		// A cut may end in '/' or a '.' segment; keep the key normalised.
 		key = strings.TrimRight(key, "/")
 		if i := strings.LastIndexByte(key, '/'); i >= 0 && (key[i+1:] == "." || key[i+1:] == "..") {
@@ -146,17 +146,6 @@ func (b *keyBuilder) String() string {
 	h.Write([]byte(b.orig.String()))
 	var sum [4]byte
 	return key + "-" + hex.EncodeToString(h.Sum(sum[:0]))
-}
-
-func truncateRunes(s string, n int) string {
-	i := 0
-	for pos := range s {
-		if i == n {
-			return s[:pos]
-		}
-		i++
-	}
-	return s
 }
 
 // SanitizeKey turns any string into a valid MLflow key by the same rules as

@@ -342,7 +342,7 @@ func truncateValue(v string, limit int, stats *Stats) string {
 		return v
 	}
 	stats.Truncated++
-	return truncateRunes(v, limit)
+	return mlflow.TruncateRunes(v, limit)
 }
 
 func (t *Translator) metric(m pmetric.Metric, rd *ResourceData, nowMs int64, sc *scratch, stats *Stats) {
