@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"os"
 	"slices"
 	"strings"
@@ -150,11 +149,11 @@ func (e *mlflowExporter) checkBackend(ctx context.Context, store backend, kind s
 	var ae *mlflow.APIError
 	isAPI := errors.As(err, &ae)
 	switch {
-	case err == nil || isAPI && ae.Code != "" && ae.HTTPStatus != http.StatusUnauthorized && ae.HTTPStatus != http.StatusForbidden && !mlflow.IsRetryable(err):
+	case err == nil || isAPI && ae.Code != "" && !mlflow.IsAuthRefused(err) && !mlflow.IsRetryable(err):
 		e.logger.Info("MLflow backend reachable", zap.String("backend", kind))
 	case ctx.Err() != nil && errors.Is(err, context.Canceled):
 		// Shut down before the answer: nothing to say.
-	case isAPI && (ae.HTTPStatus == http.StatusUnauthorized || ae.HTTPStatus == http.StatusForbidden):
+	case mlflow.IsAuthRefused(err):
 		e.logger.Warn("MLflow backend refused the credentials; check token, username/password or the Databricks profile. Data is queued and retried meanwhile",
 			zap.String("backend", kind), zap.Error(err))
 	default:
@@ -267,10 +266,7 @@ func (e *mlflowExporter) pushMetrics(ctx context.Context, md pmetric.Metrics) er
 		}
 		failed = append(failed, g.indices...)
 		errs = append(errs, fmt.Errorf("%s: %w", g.id, err))
-		var ae *mlflow.APIError
-		if errors.As(err, &ae) && ae.RetryAfter > throttle {
-			throttle = ae.RetryAfter
-		}
+		throttle = max(throttle, mlflow.RetryAfter(err))
 	}
 	for _, i := range system {
 		host, _ := rms.At(i).Resource().Attributes().Get("host.name")
@@ -355,15 +351,11 @@ func retryable(err error) bool {
 	if errors.Is(err, runs.ErrRunNotFound) {
 		return false
 	}
-	if errors.Is(err, errRunGone) {
+	if errors.Is(err, mlflow.ErrRunGone) {
 		return true
 	}
-	var ae *mlflow.APIError
-	if errors.As(err, &ae) {
-		return mlflow.IsRetryable(err)
-	}
-	// Transport errors, timeouts, cancellations.
-	return true
+	// Transport errors, timeouts and cancellations are transient too.
+	return mlflow.IsTransient(err)
 }
 
 func (e *mlflowExporter) recordTranslateStats(ctx context.Context, st translate.Stats) {
@@ -376,9 +368,6 @@ func (e *mlflowExporter) recordTranslateStats(ctx context.Context, st translate.
 		e.drops.drop(ctx, "value_truncated", st.Truncated, "Cut param/tag values to MLflow's length limit")
 	}
 }
-
-// errRunGone marks a run deleted while we write to it.
-var errRunGone = errors.New("run deleted or no longer active")
 
 func (e *mlflowExporter) exportRun(ctx context.Context, g *runGroup) error {
 	start := int64(0)
@@ -432,7 +421,7 @@ func (e *mlflowExporter) exportRun(ctx context.Context, g *runGroup) error {
 			zap.String("run_id", r.ID), zap.String("param", p.Key))
 	}
 	if err := e.write(ctx, r, batch); err != nil {
-		if errors.Is(err, errRunGone) {
+		if errors.Is(err, mlflow.ErrRunGone) {
 			e.runs.Forget(r)
 		}
 		return err
@@ -487,15 +476,15 @@ func (e *mlflowExporter) writeNarrowing(ctx context.Context, r *runs.Run, b mlfl
 		r.Commit(b)
 		return nil
 	}
-	if runGone(err) {
-		return fmt.Errorf("log to run %q: %w: %w", r.ID, errRunGone, err)
+	if mlflow.IsRunGone(err) {
+		return fmt.Errorf("log to run %q: %w: %w", r.ID, mlflow.ErrRunGone, err)
 	}
 	if !mlflow.IsInvalidParameter(err) {
 		return fmt.Errorf("log batch to run %q: %w", r.ID, err)
 	}
 	if b.Len() == 1 {
 		reason := "rejected"
-		if len(b.Params) == 1 && strings.Contains(err.Error(), "Changing param values is not allowed") {
+		if len(b.Params) == 1 && mlflow.IsParamChanged(err) {
 			reason = "param_changed"
 		}
 		e.drops.drop(ctx, reason, 1, "MLflow rejected an entity; dropping it alone",
@@ -507,21 +496,6 @@ func (e *mlflowExporter) writeNarrowing(ctx context.Context, r *runs.Run, b mlfl
 		return err
 	}
 	return e.writeNarrowing(ctx, r, right)
-}
-
-// runGone recognises answers meaning the run cannot take data any more:
-// 404 for a run that no longer exists, 400 for a deleted run.
-func runGone(err error) bool {
-	var ae *mlflow.APIError
-	if !errors.As(err, &ae) {
-		return false
-	}
-	if ae.HTTPStatus == http.StatusNotFound && ae.Code == mlflow.ErrorCodeResourceDoesNotExist {
-		return true
-	}
-	// SQL stores say "must be in the 'active' state", file stores "must be
-	// in 'active' lifecycle_stage".
-	return mlflow.IsInvalidParameter(err) && (strings.Contains(ae.Message, "'active' state") || strings.Contains(ae.Message, "'active' lifecycle_stage"))
 }
 
 func entityKey(b mlflow.Batch) string {

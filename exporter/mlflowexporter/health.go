@@ -77,7 +77,7 @@ func classify(err error) (s backendState, ok bool) {
 		return stateThrottled, true
 	}
 	// A deleted run or a refused entity is an answer: MLflow is up.
-	if errors.Is(err, errRunGone) || errors.Is(err, runs.ErrRunNotFound) || !retryable(err) {
+	if errors.Is(err, mlflow.ErrRunGone) || errors.Is(err, runs.ErrRunNotFound) || !retryable(err) {
 		return stateAvailable, true
 	}
 	return stateUnavailable, true

@@ -35,7 +35,7 @@ func TestClassify(t *testing.T) {
 		{"429 wrapped", fmt.Errorf("run x: %w", &mlflow.APIError{HTTPStatus: http.StatusTooManyRequests}), stateThrottled, true},
 		{"400 answers", &mlflow.APIError{HTTPStatus: http.StatusBadRequest, Code: mlflow.ErrorCodeInvalidParameterValue}, stateAvailable, true},
 		{"401 answers", &mlflow.APIError{HTTPStatus: http.StatusUnauthorized}, stateAvailable, true},
-		{"run gone", fmt.Errorf("log: %w", errRunGone), stateAvailable, true},
+		{"run gone", fmt.Errorf("log: %w", mlflow.ErrRunGone), stateAvailable, true},
 		{"run not found", fmt.Errorf("get: %w", runs.ErrRunNotFound), stateAvailable, true},
 		{"shutdown", fmt.Errorf("export: %w", context.Canceled), 0, false},
 	}

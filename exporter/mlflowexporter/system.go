@@ -198,7 +198,7 @@ func (e *mlflowExporter) writeSystem(ctx context.Context, r *runs.Run, snap *sys
 		e.tel.duplicates.Add(ctx, int64(pst.Duplicates))
 	}
 	if err := e.write(ctx, r, batch); err != nil {
-		if errors.Is(err, errRunGone) {
+		if errors.Is(err, mlflow.ErrRunGone) {
 			e.runs.Forget(r)
 		}
 		return err

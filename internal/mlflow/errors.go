@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -133,4 +134,86 @@ func IsThrottled(err error) bool {
 		return false
 	}
 	return e.HTTPStatus == http.StatusTooManyRequests || e.Code == ErrorCodeRequestLimitExceeded || e.Code == ErrorCodeResourceExhausted
+}
+
+// IsTransient reports whether the same request may pass later: a retryable
+// answer (IsRetryable), or no MLflow answer at all (connection refused or
+// reset, a timeout), which retrying is the only way to learn more about.
+func IsTransient(err error) bool {
+	if err == nil {
+		return false
+	}
+	if _, ok := asAPIError(err); ok {
+		return IsRetryable(err)
+	}
+	return true
+}
+
+// RetryAfter is the delay the server asked for (Retry-After), 0 if none.
+func RetryAfter(err error) time.Duration {
+	if e, ok := asAPIError(err); ok {
+		return e.RetryAfter
+	}
+	return 0
+}
+
+// IsAuthRefused reports 401 and 403: wrong or missing credentials, or a
+// principal without the right on the resource.
+func IsAuthRefused(err error) bool {
+	e, ok := asAPIError(err)
+	return ok && (e.HTTPStatus == http.StatusUnauthorized || e.HTTPStatus == http.StatusForbidden)
+}
+
+// ErrRunGone marks a run deleted or ended while data was being written to
+// it; callers wrap it (fmt.Errorf("...: %w: %w", id, ErrRunGone, answer))
+// and test it with errors.Is.
+var ErrRunGone = errors.New("run deleted or no longer active")
+
+// IsRunGone recognises answers meaning a run can take no more data: 404
+// RESOURCE_DOES_NOT_EXIST for a run that no longer exists, 400 for a deleted
+// one (SQL stores say "must be in the 'active' state", file stores "must be
+// in 'active' lifecycle_stage"), or an error already marked ErrRunGone.
+func IsRunGone(err error) bool {
+	if errors.Is(err, ErrRunGone) {
+		return true
+	}
+	e, ok := asAPIError(err)
+	if !ok {
+		return false
+	}
+	if e.HTTPStatus == http.StatusNotFound && e.Code == ErrorCodeResourceDoesNotExist {
+		return true
+	}
+	return IsInvalidParameter(err) && (strings.Contains(e.Message, "'active' state") || strings.Contains(e.Message, "'active' lifecycle_stage"))
+}
+
+// IsExperimentInactive recognises the refusal to create a run in a deleted
+// experiment: INVALID_PARAMETER_VALUE from the SQL store, INVALID_STATE
+// (HTTP 500) from file stores.
+func IsExperimentInactive(err error) bool {
+	e, ok := asAPIError(err)
+	if !ok {
+		return false
+	}
+	return strings.Contains(e.Message, "non-active experiment") ||
+		strings.Contains(e.Message, "experiment") && strings.Contains(e.Message, "'active' state")
+}
+
+// IsParamChanged recognises the refusal to log a param again with another
+// value (params are write-once in MLflow).
+func IsParamChanged(err error) bool {
+	e, ok := asAPIError(err)
+	return ok && IsInvalidParameter(err) && strings.Contains(e.Message, "Changing param values is not allowed")
+}
+
+// IsEndpointMissing reports whether err is a server's answer that it has no
+// such endpoint: a 404 without an MLflow error code (Flask's HTML page, what
+// MLflow 2 servers answer for logged-models) or ENDPOINT_NOT_FOUND. A 404
+// RESOURCE_DOES_NOT_EXIST (an unknown experiment or model) is not.
+func IsEndpointMissing(err error) bool {
+	e, ok := asAPIError(err)
+	if !ok {
+		return false
+	}
+	return e.Code == ErrorCodeEndpointNotFound || e.HTTPStatus == http.StatusNotFound && e.Code == ""
 }

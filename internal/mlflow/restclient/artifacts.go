@@ -153,11 +153,7 @@ func (a *Artifacts) UploadArtifact(ctx context.Context, run *mlflow.RunInfo, art
 		if errors.As(err, &srcErr) || !retryableUpload(ctx, err) || attempt >= a.retry.MaxAttempts {
 			return fmt.Errorf("upload artifact %q (attempt %d of %d): %w", artifactPath, attempt, a.retry.MaxAttempts, err)
 		}
-		wait := backoff
-		var apiErr *mlflow.APIError
-		if errors.As(err, &apiErr) && apiErr.RetryAfter > wait {
-			wait = apiErr.RetryAfter
-		}
+		wait := max(backoff, mlflow.RetryAfter(err))
 		// Jitter keeps parallel uploaders from retrying in lockstep.
 		wait += time.Duration(rand.Int64N(int64(wait)/4 + 1))
 		if err := a.sleep(ctx, wait); err != nil {
@@ -227,15 +223,7 @@ func (a *Artifacts) put(ctx context.Context, target string, src mlflow.ArtifactS
 }
 
 func retryableUpload(ctx context.Context, err error) bool {
-	if ctx.Err() != nil {
-		return false
-	}
-	var apiErr *mlflow.APIError
-	if errors.As(err, &apiErr) {
-		return mlflow.IsRetryable(err)
-	}
-	// Transport errors: connection refused or reset, timeouts.
-	return true
+	return ctx.Err() == nil && mlflow.IsTransient(err)
 }
 
 // ListArtifacts calls artifacts/list, which the tracking server answers

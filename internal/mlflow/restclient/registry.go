@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -220,18 +219,8 @@ func (w *wireLoggedModel) toModel() *LoggedModel {
 	return m
 }
 
-// IsEndpointMissing reports whether err is a server's answer that it has no
-// such endpoint: a 404 without an MLflow error code (Flask's HTML page, what
-// MLflow 2 servers answer for logged-models) or ENDPOINT_NOT_FOUND. A 404
-// RESOURCE_DOES_NOT_EXIST (an unknown experiment or model) is not.
-func IsEndpointMissing(err error) bool {
-	var apiErr *mlflow.APIError
-	if !errors.As(err, &apiErr) {
-		return false
-	}
-	return apiErr.Code == mlflow.ErrorCodeEndpointNotFound ||
-		apiErr.HTTPStatus == http.StatusNotFound && apiErr.Code == ""
-}
+// IsEndpointMissing is mlflow.IsEndpointMissing, for callers of this package.
+var IsEndpointMissing = mlflow.IsEndpointMissing
 
 // send calls an RPC whose method and path the caller chooses (PATCH and the
 // path-parameter RPCs of logged models).

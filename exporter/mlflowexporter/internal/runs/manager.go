@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -240,7 +239,7 @@ func (m *Manager) Forget(r *Run) {
 
 func (m *Manager) resolve(ctx context.Context, id translate.Identity, startMs int64, user string) (*Run, error) {
 	r, err := m.resolveOnce(ctx, id, startMs, user)
-	if err != nil && id.RunID == "" && id.ExperimentID == "" && experimentInactive(err) {
+	if err != nil && id.RunID == "" && id.ExperimentID == "" && mlflow.IsExperimentInactive(err) {
 		// The experiment was deleted after its id was cached. Looking it up
 		// by name again restores it, and MLflow restores its runs with it.
 		m.mu.Lock()
@@ -252,18 +251,6 @@ func (m *Manager) resolve(ctx context.Context, id translate.Identity, startMs in
 		return m.resolveOnce(ctx, id, startMs, user)
 	}
 	return r, err
-}
-
-// experimentInactive recognises MLflow's refusal to create a run in a
-// deleted experiment: INVALID_PARAMETER_VALUE from the SQL store,
-// INVALID_STATE (HTTP 500) from file stores.
-func experimentInactive(err error) bool {
-	var ae *mlflow.APIError
-	if !errors.As(err, &ae) {
-		return false
-	}
-	return strings.Contains(ae.Message, "non-active experiment") ||
-		strings.Contains(ae.Message, "experiment") && strings.Contains(ae.Message, "'active' state")
 }
 
 func (m *Manager) resolveOnce(ctx context.Context, id translate.Identity, startMs int64, user string) (*Run, error) {
