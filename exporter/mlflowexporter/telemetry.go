@@ -3,6 +3,7 @@ package mlflowexporter
 import (
 	"context"
 	"errors"
+	"strconv"
 	"sync"
 	"time"
 
@@ -68,26 +69,12 @@ func outcome(err error) string {
 		if ae.Code != "" {
 			return ae.Code
 		}
-		return "HTTP_" + itoa(ae.HTTPStatus)
+		return "HTTP_" + strconv.Itoa(ae.HTTPStatus)
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return "timeout"
 	}
 	return "network"
-}
-
-func itoa(n int) string {
-	if n == 0 {
-		return "0"
-	}
-	var b [20]byte
-	i := len(b)
-	for n > 0 {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
-	}
-	return string(b[i:])
 }
 
 func (s *instrumentedStore) record(ctx context.Context, rpc string, start time.Time, err error) {

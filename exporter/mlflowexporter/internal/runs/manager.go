@@ -552,13 +552,6 @@ func (m *Manager) EndAll(ctx context.Context, status mlflow.RunStatus) error {
 	return errors.Join(errs...)
 }
 
-// Len is the number of cached runs.
-func (m *Manager) Len() int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return len(m.runs)
-}
-
 // NoteSystemPoint records that a host point at tsMs was written into r.
 // Unlike Touch it does not keep the run alive: host metrics are not the
 // run's own data.

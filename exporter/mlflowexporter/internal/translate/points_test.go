@@ -200,18 +200,7 @@ func TestEarliestMs(t *testing.T) {
 	assert.Empty(t, rd.Points)
 }
 
-func TestStatsAddAndNames(t *testing.T) {
-	var a, b Stats
-	a.Dropped[DropFiltered] = 2
-	a.Truncated = 1
-	b.Dropped[DropFiltered] = 3
-	b.Dropped[DropInvalidStep] = 1
-	b.Truncated = 4
-	a.Add(b)
-	assert.Equal(t, 5, a.Dropped[DropFiltered])
-	assert.Equal(t, 1, a.Dropped[DropInvalidStep])
-	assert.Equal(t, 5, a.Truncated)
-
+func TestDropReasonNames(t *testing.T) {
 	// The names are the counter labels of docs/mapping.md.
 	want := map[DropReason]string{
 		DropFiltered: "filtered", DropNoRecordedValue: "no_recorded_value", DropSDKOverflow: "sdk_overflow",

@@ -63,14 +63,6 @@ type Stats struct {
 	Truncated int
 }
 
-// Add accumulates o into s.
-func (s *Stats) Add(o Stats) {
-	for i := range s.Dropped {
-		s.Dropped[i] += o.Dropped[i]
-	}
-	s.Truncated += o.Truncated
-}
-
 // Point is a metric point plus whether its step came from the data.
 type Point struct {
 	mlflow.Metric
