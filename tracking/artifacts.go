@@ -182,7 +182,45 @@ type ModelInfo struct {
 	UUID        string   // model_uuid in MLmodel (the model id on MLflow 3)
 	Files       []string // artifact paths uploaded, MLmodel included
 	// Version is the registered version, nil without RegisterAs.
-	Version *restclient.ModelVersion
+	Version *ModelVersion
+}
+
+// ModelVersion is a version of a registered model, as the model registry
+// created it.
+type ModelVersion struct {
+	Name    string // the registered model's name
+	Version string // "1", "2", ...
+	Source  string
+	RunID   string
+	// Status is READY, or PENDING_REGISTRATION while the server copies the
+	// files.
+	Status       string
+	CurrentStage string
+	Description  string
+	// CreationTimestamp is milliseconds since the Unix epoch.
+	CreationTimestamp int64
+	Tags              map[string]string
+	// ModelID is the MLflow 3 logged model the version was made from, when
+	// the server reports it.
+	ModelID string
+}
+
+func newModelVersion(v *restclient.ModelVersion) *ModelVersion {
+	if v == nil {
+		return nil
+	}
+	var tags map[string]string
+	if len(v.Tags) > 0 {
+		tags = make(map[string]string, len(v.Tags))
+		for _, t := range v.Tags {
+			tags[t.Key] = t.Value
+		}
+	}
+	return &ModelVersion{
+		Name: v.Name, Version: v.Version, Source: v.Source, RunID: v.RunID, Status: v.Status,
+		CurrentStage: v.CurrentStage, Description: v.Description, CreationTimestamp: v.CreationTimestamp,
+		Tags: tags, ModelID: v.ModelID,
+	}
 }
 
 // mlmodel is the MLmodel descriptor, fields in MLflow's (sorted) order.
@@ -290,7 +328,7 @@ func (r *Run) LogModel(ctx context.Context, localPath, name string, opts ...Mode
 		if err != nil {
 			return info, err
 		}
-		info.Version = v
+		info.Version = newModelVersion(v)
 	}
 	return info, nil
 }

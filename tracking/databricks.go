@@ -55,12 +55,7 @@ func (t *Tracker) openDatabricks(uri string) error {
 		return fmt.Errorf("tracking: databricks workspace %s: %w", ws.Host, err)
 	}
 	t.store = &databricks.PathStore{Store: c}
-	t.closer = c
-	if t.artifacts == nil {
-		t.artifacts = c.Artifacts(restclient.DefaultRetryPolicy())
-	}
-	if t.registry == nil {
-		t.registry = c
-	}
+	t.closer, t.registry = c, c
+	t.artifacts = c.Artifacts(restclient.DefaultRetryPolicy())
 	return nil
 }

@@ -36,6 +36,34 @@ func Timestamp(t time.Time) LogOption {
 	return func(o *logOptions) { o.ts = t }
 }
 
+// RunStatus is an MLflow run status, spelled as MLflow spells it.
+type RunStatus string
+
+// The statuses a run has: RUNNING while open, then the one it ended with.
+const (
+	StatusRunning  RunStatus = "RUNNING"
+	StatusFinished RunStatus = "FINISHED"
+	StatusFailed   RunStatus = "FAILED"
+	StatusKilled   RunStatus = "KILLED"
+)
+
+// RunInfo is a run's metadata.
+type RunInfo struct {
+	RunID        string
+	ExperimentID string
+	RunName      string
+	UserID       string
+	Status       RunStatus
+	// StartTime and EndTime are milliseconds since the Unix epoch; EndTime
+	// is 0 while the run has not ended.
+	StartTime int64
+	EndTime   int64
+	// ArtifactURI is the root of the run's artifacts.
+	ArtifactURI string
+	// LifecycleStage is "active", or "deleted" for a deleted run.
+	LifecycleStage string
+}
+
 // Run is one MLflow run. Its methods are safe for concurrent use.
 type Run struct {
 	t      *Tracker
@@ -53,7 +81,14 @@ type Run struct {
 func (r *Run) ID() string { return r.info.RunID }
 
 // Info returns the run's metadata as created.
-func (r *Run) Info() mlflow.RunInfo { return r.info }
+func (r *Run) Info() RunInfo {
+	return RunInfo{
+		RunID: r.info.RunID, ExperimentID: r.info.ExperimentID, RunName: r.info.RunName,
+		UserID: r.info.UserID, Status: RunStatus(r.info.Status),
+		StartTime: r.info.StartTime, EndTime: r.info.EndTime,
+		ArtifactURI: r.info.ArtifactURI, LifecycleStage: r.info.LifecycleStage,
+	}
+}
 
 // Parent returns the enclosing run of a child run, else nil.
 func (r *Run) Parent() *Run { return r.parent }
@@ -229,7 +264,7 @@ func (r *Run) StartChildRun(ctx context.Context, name string) (*Run, error) {
 // EndReport tells what became of a run's metrics when it ended.
 type EndReport struct {
 	RunID  string
-	Status mlflow.RunStatus
+	Status RunStatus
 	// Sent counts points the collector acknowledged.
 	Sent int64
 	// Dropped counts points refused because the buffer was full; they are
@@ -265,10 +300,10 @@ func (e *EndReport) String() string {
 
 // End flushes the run's metrics to the collector (until ctx's deadline or
 // Config.OTLP.FlushTimeout, whichever comes first), then sets the status
-// and end time. Children still open are ended first with the same status.
+// (StatusFinished, StatusFailed or StatusKilled) and end time. Children still open are ended first with the same status.
 // The report counts what was lost; the error is about the status update.
-func (r *Run) End(ctx context.Context, status mlflow.RunStatus) (*EndReport, error) {
-	if !status.Terminal() {
+func (r *Run) End(ctx context.Context, status RunStatus) (*EndReport, error) {
+	if !mlflow.RunStatus(status).Terminal() {
 		return nil, fmt.Errorf("tracking: end run: status %q is not FINISHED, FAILED or KILLED", status)
 	}
 	r.t.mu.Lock()
@@ -318,7 +353,7 @@ func (r *Run) End(ctx context.Context, status mlflow.RunStatus) (*EndReport, err
 		}
 	}
 	err := retry(ctx, func() error {
-		_, err := r.t.store.UpdateRun(ctx, mlflow.UpdateRunRequest{RunID: r.info.RunID, Status: status, EndTime: r.t.now().UnixMilli()})
+		_, err := r.t.store.UpdateRun(ctx, mlflow.UpdateRunRequest{RunID: r.info.RunID, Status: mlflow.RunStatus(status), EndTime: r.t.now().UnixMilli()})
 		return err
 	})
 	if err != nil {

@@ -25,7 +25,7 @@ func TestEndRunTellsTheCollector(t *testing.T) {
 	}{
 		{"EndRun", func(e *env, _ *Run) (*EndReport, error) { return e.tr.EndRun(t.Context()) }, "FINISHED"},
 		{"failed", func(e *env, _ *Run) (*EndReport, error) {
-			return e.tr.EndRunWithStatus(t.Context(), mlflow.RunStatusFailed)
+			return e.tr.EndRunWithStatus(t.Context(), StatusFailed)
 		}, "FAILED"},
 	}
 	for _, tt := range tests {

@@ -34,34 +34,23 @@ var (
 	ErrNoRegistry = errors.New("tracking: the tracking store has no model registry")
 )
 
-// Registry is the model registry part of a store; the REST client has it.
-type Registry interface {
+// modelRegistry is the model registry part of a store; the REST client
+// has it.
+type modelRegistry interface {
 	CreateRegisteredModel(ctx context.Context, name, description string, tags []mlflow.Tag) (*restclient.RegisteredModel, error)
 	CreateModelVersion(ctx context.Context, r restclient.CreateModelVersionRequest) (*restclient.ModelVersion, error)
 }
 
-// Option changes how New builds a Tracker; they exist for tests and for
-// programs that bring their own backends.
+// Option changes how New builds a Tracker: where metrics go and where
+// warnings are logged. The store is always the one Config.TrackingURI
+// names.
 type Option func(*options)
 
 type options struct {
-	store     mlflow.Store
-	artifacts mlflow.ArtifactStore
-	registry  Registry
-	exporter  sdkmetric.Exporter
-	logger    *slog.Logger
-	now       func() time.Time
+	exporter sdkmetric.Exporter
+	logger   *slog.Logger
+	now      func() time.Time
 }
-
-// WithStore uses s instead of the store TrackingURI names; give
-// WithArtifactStore too when artifacts are logged.
-func WithStore(s mlflow.Store) Option { return func(o *options) { o.store = s } }
-
-// WithArtifactStore uses a for artifact uploads.
-func WithArtifactStore(a mlflow.ArtifactStore) Option { return func(o *options) { o.artifacts = a } }
-
-// WithRegistry uses r for model registration.
-func WithRegistry(r Registry) Option { return func(o *options) { o.registry = r } }
 
 // WithMetricExporter sends metrics through exp instead of an OTLP exporter
 // built from Config.OTLP. The Tracker shuts it down on Close.
@@ -81,10 +70,10 @@ type Tracker struct {
 	cfg       Config
 	store     mlflow.Store
 	artifacts mlflow.ArtifactStore
-	registry  Registry
+	registry  modelRegistry
 	closer    io.Closer
 	// backendID names the store for the collector (mlflow.BackendAttr);
-	// empty when it is not known (Databricks, or a store given by option).
+	// empty when it is not known (Databricks).
 	backendID string
 	pipe      *pipeline
 	logger    *slog.Logger
@@ -116,16 +105,11 @@ func New(cfg Config, opts ...Option) (*Tracker, error) {
 		cfg.OTLP.ConfirmTimeout = -1
 	}
 	cfg = cfg.withDefaults()
-	t := &Tracker{
-		cfg: cfg, store: o.store, artifacts: o.artifacts, registry: o.registry,
-		logger: o.logger, now: o.now,
-	}
+	t := &Tracker{cfg: cfg, logger: o.logger, now: o.now}
 	t.metrics = newDeclarations("metric", cfg.Logging.Metrics, cfg.Logging.Undeclared, o.logger)
 	t.params = newDeclarations("parameter", cfg.Logging.Parameters, cfg.Logging.Undeclared, o.logger)
-	if t.store == nil {
-		if err := t.openStore(); err != nil {
-			return nil, err
-		}
+	if err := t.openStore(); err != nil {
+		return nil, err
 	}
 	exp := o.exporter
 	if exp == nil {
@@ -157,24 +141,16 @@ func (t *Tracker) openStore() error {
 		if err != nil {
 			return fmt.Errorf("tracking: open local store: %w", err)
 		}
-		t.store, t.closer = fs, fs
+		t.store, t.closer, t.artifacts = fs, fs, fs
 		t.backendID = mlflow.FileBackendID(fs.Root())
-		if t.artifacts == nil {
-			t.artifacts = fs
-		}
 	default:
 		c, err := restclient.New(restclient.ConfigFromEnv(uri, os.Getenv))
 		if err != nil {
 			return fmt.Errorf("tracking: %w", err)
 		}
-		t.store, t.closer = c, c
+		t.store, t.closer, t.registry = c, c, c
 		t.backendID = mlflow.ServerBackendID(uri)
-		if t.artifacts == nil {
-			t.artifacts = c.Artifacts(restclient.DefaultRetryPolicy())
-		}
-		if t.registry == nil {
-			t.registry = c
-		}
+		t.artifacts = c.Artifacts(restclient.DefaultRetryPolicy())
 	}
 	return nil
 }
@@ -432,12 +408,13 @@ func (t *Tracker) LogVisualization(ctx context.Context, image []byte, name strin
 
 // EndRun ends the active run as FINISHED; see Run.End.
 func (t *Tracker) EndRun(ctx context.Context) (*EndReport, error) {
-	return t.EndRunWithStatus(ctx, mlflow.RunStatusFinished)
+	return t.EndRunWithStatus(ctx, StatusFinished)
 }
 
-// EndRunWithStatus ends the active run with status (FINISHED, FAILED or
-// KILLED); the enclosing run, if any, becomes active again.
-func (t *Tracker) EndRunWithStatus(ctx context.Context, status mlflow.RunStatus) (*EndReport, error) {
+// EndRunWithStatus ends the active run with status (StatusFinished,
+// StatusFailed or StatusKilled); the enclosing run, if any, becomes active
+// again.
+func (t *Tracker) EndRunWithStatus(ctx context.Context, status RunStatus) (*EndReport, error) {
 	r, err := t.active()
 	if err != nil {
 		return nil, err
@@ -472,7 +449,7 @@ func (t *Tracker) Close(ctx context.Context) error {
 	t.mu.Unlock()
 	var errs []error
 	for i := len(openRuns) - 1; i >= 0; i-- {
-		if _, err := openRuns[i].End(ctx, mlflow.RunStatusKilled); err != nil && !errors.Is(err, ErrRunEnded) {
+		if _, err := openRuns[i].End(ctx, StatusKilled); err != nil && !errors.Is(err, ErrRunEnded) {
 			errs = append(errs, err)
 		}
 	}

@@ -125,16 +125,16 @@ func TestRunLifecycle(t *testing.T) {
 	require.Equal(t, run.ID(), parentTag)
 
 	// Ending the child ends its own child first; the parent is active again.
-	rep, err := e.tr.EndRunWithStatus(ctx, mlflow.RunStatusFailed)
+	rep, err := e.tr.EndRunWithStatus(ctx, StatusFailed)
 	require.NoError(t, err)
 	require.Equal(t, grand.ID(), rep.RunID, "the innermost run ends first")
-	rep, err = child.End(ctx, mlflow.RunStatusKilled)
+	rep, err = child.End(ctx, StatusKilled)
 	require.NoError(t, err)
-	require.Equal(t, mlflow.RunStatusKilled, rep.Status)
+	require.Equal(t, StatusKilled, rep.Status)
 	require.Same(t, run, e.tr.ActiveRun())
 	require.Equal(t, mlflow.RunStatusFailed, e.run(t, grand.ID()).Info.Status)
 	require.Equal(t, mlflow.RunStatusKilled, e.run(t, child.ID()).Info.Status)
-	_, err = child.End(ctx, mlflow.RunStatusFinished)
+	_, err = child.End(ctx, StatusFinished)
 	require.ErrorIs(t, err, ErrRunEnded)
 	require.ErrorIs(t, child.SetTag(ctx, "a", "b"), ErrRunEnded)
 
@@ -150,7 +150,7 @@ func TestRunLifecycle(t *testing.T) {
 	require.Equal(t, "train", stage)
 	require.Nil(t, e.tr.ActiveRun())
 
-	_, err = e.tr.EndRunWithStatus(ctx, mlflow.RunStatusRunning)
+	_, err = e.tr.EndRunWithStatus(ctx, StatusRunning)
 	require.Error(t, err)
 }
 
@@ -231,7 +231,7 @@ func TestEndRunReportsCollectorDown(t *testing.T) {
 	}
 	rep, err := e.tr.EndRun(ctx)
 	require.NoError(t, err, "the run still ends")
-	require.Equal(t, EndReport{RunID: rep.RunID, Status: mlflow.RunStatusFinished, Sent: 0, Dropped: 3, Pending: 5, FlushErr: rep.FlushErr}, *rep)
+	require.Equal(t, EndReport{RunID: rep.RunID, Status: StatusFinished, Sent: 0, Dropped: 3, Pending: 5, FlushErr: rep.FlushErr}, *rep)
 	require.Error(t, rep.FlushErr)
 	require.False(t, rep.Complete())
 	require.Contains(t, rep.String(), "3 dropped (buffer full), 5 pending")
@@ -513,7 +513,7 @@ func TestResumeRun(t *testing.T) {
 	run, err := e.tr.StartRun(ctx)
 	require.NoError(t, err)
 	require.NoError(t, run.LogParameters(ctx, map[string]any{"lr": 0.1}))
-	_, err = e.tr.EndRunWithStatus(ctx, mlflow.RunStatusFailed)
+	_, err = e.tr.EndRunWithStatus(ctx, StatusFailed)
 	require.NoError(t, err)
 
 	again, err := e.tr.ResumeRun(ctx, run.ID())

@@ -24,7 +24,6 @@ import (
 
 	"gopkg.in/yaml.v3"
 
-	"github.com/otelcol-mlflow/otelcol-mlflow/internal/mlflow"
 	"github.com/otelcol-mlflow/otelcol-mlflow/tracking"
 )
 
@@ -101,7 +100,7 @@ func run(ctx context.Context, configPath, outDir string, w io.Writer, opts ...tr
 	defer func() {
 		// A failed or interrupted training still ends its run, as FAILED.
 		if err != nil && tracker.ActiveRun() == run {
-			_, _ = run.End(context.WithoutCancel(ctx), mlflow.RunStatusFailed)
+			_, _ = run.End(context.WithoutCancel(ctx), tracking.StatusFailed)
 		}
 	}()
 
