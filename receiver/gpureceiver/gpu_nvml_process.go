@@ -36,9 +36,9 @@ func (c *nvmlCollector) procAttrs(pid uint32) []metadata.Attribute {
 	attrs := make([]metadata.Attribute, 1, 4)
 	attrs[0] = metadata.IntAttr(metadata.AttrProcessPID, int64(pid))
 	if vpid, cid, ok := c.ns.lookup(pid); ok {
-		attrs = append(attrs, metadata.IntAttr(attrProcessVPID, vpid))
+		attrs = append(attrs, metadata.IntAttr(metadata.AttrProcessVPID, vpid))
 		if cid != "" {
-			attrs = append(attrs, metadata.Str(attrContainerID, cid))
+			attrs = append(attrs, metadata.Str(metadata.AttrContainerID, cid))
 		}
 	}
 	return attrs
@@ -89,11 +89,11 @@ func (c *nvmlCollector) scrapeProcessUtilization(d *gpuDevice, rr *metadata.Reso
 		n := float64(u.n) * 100
 		p := c.procAttrs(pid)
 		k := len(p)
-		p = append(p, metadata.Str(metadata.AttrHwGpuTask, "general"))
+		p = append(p, metadata.AttributeHwGpuTaskGeneral.Attr())
 		rr.RecordDouble(metadata.HwGpuProcessUtilization, u.sm/n, p...)
-		p[k] = metadata.Str(metadata.AttrHwGpuTask, "encoder")
+		p[k] = metadata.AttributeHwGpuTaskEncoder.Attr()
 		rr.RecordDouble(metadata.HwGpuProcessUtilization, u.enc/n, p...)
-		p[k] = metadata.Str(metadata.AttrHwGpuTask, "decoder")
+		p[k] = metadata.AttributeHwGpuTaskDecoder.Attr()
 		rr.RecordDouble(metadata.HwGpuProcessUtilization, u.dec/n, p...)
 	}
 }

@@ -33,15 +33,15 @@ var (
 
 // throttleReasons are the clock event bits worth a series each.
 var throttleReasons = [...]struct {
-	bit  uint64
-	name string
+	bit    uint64
+	reason metadata.AttributeHwGpuClockThrottleReason
 }{
-	{0x1, "idle"},
-	{0x4, "sw_power_cap"},
-	{0x8, "hw_slowdown"},
-	{0x20, "sw_thermal"},
-	{0x40, "hw_thermal"},
-	{0x80, "power_brake"},
+	{0x1, metadata.AttributeHwGpuClockThrottleReasonIdle},
+	{0x4, metadata.AttributeHwGpuClockThrottleReasonSwPowerCap},
+	{0x8, metadata.AttributeHwGpuClockThrottleReasonHwSlowdown},
+	{0x20, metadata.AttributeHwGpuClockThrottleReasonSwThermal},
+	{0x40, metadata.AttributeHwGpuClockThrottleReasonHwThermal},
+	{0x80, metadata.AttributeHwGpuClockThrottleReasonPowerBrake},
 }
 
 // wrapCounter turns a driver counter that wraps at 2^bits into a monotonic
@@ -93,13 +93,13 @@ func (c *nvmlCollector) scrapePhysical(d *gpuDevice, rr *metadata.ResourceRecord
 		for _, clk := range [...]struct {
 			cp     capability
 			typ    nvml.ClockType
-			domain string
-		}{{capClockSM, nvml.CLOCK_SM, "sm"}, {capClockMem, nvml.CLOCK_MEM, "memory"}} {
+			domain metadata.AttributeHwGpuClockDomain
+		}{{capClockSM, nvml.CLOCK_SM, metadata.AttributeHwGpuClockDomainSm}, {capClockMem, nvml.CLOCK_MEM, metadata.AttributeHwGpuClockDomainMemory}} {
 			if !c.want(d, clk.cp) {
 				continue
 			}
 			if mhz, ret := d.h.GetClockInfo(clk.typ); c.ok(d, clk.cp, ret) {
-				rr.RecordInt(metadata.HwGpuClockFrequency, int64(mhz)*1_000_000, metadata.Str(metadata.AttrHwGpuClockDomain, clk.domain))
+				rr.RecordInt(metadata.HwGpuClockFrequency, int64(mhz)*1_000_000, clk.domain.Attr())
 			}
 		}
 	}
@@ -137,7 +137,7 @@ func (c *nvmlCollector) scrapeUtilization(d *gpuDevice, rr *metadata.ResourceRec
 			}
 		}
 		if ok {
-			rr.RecordDouble(metadata.HwGpuUtilization, v, metadata.Str(metadata.AttrHwGpuTask, "general"))
+			rr.RecordDouble(metadata.HwGpuUtilization, v, metadata.AttributeHwGpuTaskGeneral.Attr())
 		}
 	}
 	if wantMem {
@@ -266,7 +266,7 @@ func (c *nvmlCollector) scrapeThrottle(d *gpuDevice, rr *metadata.ResourceRecord
 		if mask&r.bit != 0 {
 			on = 1
 		}
-		rr.RecordInt(metadata.HwGpuClockThrottled, on, metadata.Str(metadata.AttrHwGpuClockThrottleReason, r.name))
+		rr.RecordInt(metadata.HwGpuClockThrottled, on, r.reason.Attr())
 	}
 }
 
@@ -285,7 +285,7 @@ var ioFields = [...]struct {
 	{nvml.FI_DEV_NVLINK_THROUGHPUT_DATA_RX, math.MaxUint32, capNVLink, 1, 1024},
 }
 
-var directions = [2]string{"transmit", "receive"}
+var directions = [2]metadata.AttributeNetworkIoDirection{metadata.AttributeNetworkIoDirectionTransmit, metadata.AttributeNetworkIoDirectionReceive}
 
 func (c *nvmlCollector) scrapeFields(d *gpuDevice, rr *metadata.ResourceRecorder, mb *metadata.MetricsBuilder) {
 	wantPCIe := mb.Enabled(metadata.HwGpuIo) && c.want(d, capPCIe)
@@ -320,7 +320,7 @@ func (c *nvmlCollector) scrapeFields(d *gpuDevice, rr *metadata.ResourceRecorder
 		if !ok {
 			continue
 		}
-		dir := metadata.Str(metadata.AttrNetworkIoDirection, directions[f.dir])
+		dir := directions[f.dir].Attr()
 		if f.cp == capPCIe {
 			rr.RecordInt(metadata.HwGpuIo, clampInt64(d.pcie[f.dir].update(raw, bits)), dir)
 		} else {
@@ -334,16 +334,16 @@ func (c *nvmlCollector) scrapeECC(d *gpuDevice, rr *metadata.ResourceRecorder, m
 		return
 	}
 	for _, e := range [...]struct {
-		cp   capability
-		typ  nvml.MemoryErrorType
-		name string
-	}{{capECCCorrected, nvml.MEMORY_ERROR_TYPE_CORRECTED, "corrected"}, {capECCUncorrected, nvml.MEMORY_ERROR_TYPE_UNCORRECTED, "uncorrected"}} {
+		cp    capability
+		typ   nvml.MemoryErrorType
+		error metadata.AttributeErrorType
+	}{{capECCCorrected, nvml.MEMORY_ERROR_TYPE_CORRECTED, metadata.AttributeErrorTypeCorrected}, {capECCUncorrected, nvml.MEMORY_ERROR_TYPE_UNCORRECTED, metadata.AttributeErrorTypeUncorrected}} {
 		if !c.want(d, e.cp) {
 			continue
 		}
 		if n, ret := d.h.GetTotalEccErrors(e.typ, nvml.VOLATILE_ECC); c.ok(d, e.cp, ret) {
 			rr.RecordInt(metadata.HwErrors, clampInt64(n),
-				metadata.Str(metadata.AttrHwType, "gpu"), metadata.Str(metadata.AttrErrorType, e.name))
+				metadata.AttributeHwTypeGpu.Attr(), e.error.Attr())
 		}
 	}
 }

@@ -142,7 +142,15 @@ func (h *hostScraper) scrape(ctx context.Context, rr *metadata.ResourceRecorder,
 	return errs.Combine()
 }
 
-var cpuModes = [...]string{"user", "nice", "system", "idle", "iowait", "interrupt", "steal"}
+var cpuModes = [...]metadata.AttributeCPUMode{
+	metadata.AttributeCPUModeUser,
+	metadata.AttributeCPUModeNice,
+	metadata.AttributeCPUModeSystem,
+	metadata.AttributeCPUModeIdle,
+	metadata.AttributeCPUModeIowait,
+	metadata.AttributeCPUModeInterrupt,
+	metadata.AttributeCPUModeSteal,
+}
 
 // cpuUtilization splits the CPU time between two readings into the shares of
 // each mode (cpuModes order). Guest time is already inside user and nice on
@@ -191,7 +199,7 @@ func (h *hostScraper) scrapeCPU(ctx context.Context, rr *metadata.ResourceRecord
 		return nil
 	}
 	for i, mode := range cpuModes {
-		rr.RecordDouble(metadata.SystemCPUUtilization, shares[i], metadata.Str(metadata.AttrCPUMode, mode))
+		rr.RecordDouble(metadata.SystemCPUUtilization, shares[i], mode.Attr())
 	}
 	return nil
 }
@@ -215,10 +223,15 @@ func (h *hostScraper) scrapeMemory(ctx context.Context, rr *metadata.ResourceRec
 	used, free, buffers, cached := memoryStates(vm)
 	rr.RecordInt(metadata.SystemMemoryLimit, clampInt64(vm.Total))
 	for _, s := range [...]struct {
-		state string
+		state metadata.AttributeSystemMemoryState
 		v     uint64
-	}{{"used", used}, {"free", free}, {"buffers", buffers}, {"cached", cached}} {
-		st := metadata.Str(metadata.AttrSystemMemoryState, s.state)
+	}{
+		{metadata.AttributeSystemMemoryStateUsed, used},
+		{metadata.AttributeSystemMemoryStateFree, free},
+		{metadata.AttributeSystemMemoryStateBuffers, buffers},
+		{metadata.AttributeSystemMemoryStateCached, cached},
+	} {
+		st := s.state.Attr()
 		rr.RecordInt(metadata.SystemMemoryUsage, clampInt64(s.v), st)
 		if vm.Total > 0 {
 			rr.RecordDouble(metadata.SystemMemoryUtilization, float64(s.v)/float64(vm.Total), st)
@@ -238,10 +251,14 @@ func (h *hostScraper) scrapeFilesystem(ctx context.Context, rr *metadata.Resourc
 		reserved = u.Total - u.Used - u.Free
 	}
 	for _, s := range [...]struct {
-		state string
+		state metadata.AttributeSystemFilesystemState
 		v     uint64
-	}{{"used", u.Used}, {"free", u.Free}, {"reserved", reserved}} {
-		rr.RecordInt(metadata.SystemFilesystemUsage, clampInt64(s.v), mp, metadata.Str(metadata.AttrSystemFilesystemState, s.state))
+	}{
+		{metadata.AttributeSystemFilesystemStateUsed, u.Used},
+		{metadata.AttributeSystemFilesystemStateFree, u.Free},
+		{metadata.AttributeSystemFilesystemStateReserved, reserved},
+	} {
+		rr.RecordInt(metadata.SystemFilesystemUsage, clampInt64(s.v), mp, s.state.Attr())
 	}
 	if u.Used+u.Free > 0 {
 		rr.RecordDouble(metadata.SystemFilesystemUtilization, float64(u.Used)/float64(u.Used+u.Free), mp)
@@ -265,8 +282,8 @@ func (h *hostScraper) scrapeDiskIO(ctx context.Context, rr *metadata.ResourceRec
 	for _, name := range names {
 		c := counters[name]
 		dev := metadata.Str(metadata.AttrSystemDevice, name)
-		rr.RecordInt(metadata.SystemDiskIo, clampInt64(c.ReadBytes), dev, metadata.Str(metadata.AttrDiskIoDirection, "read"))
-		rr.RecordInt(metadata.SystemDiskIo, clampInt64(c.WriteBytes), dev, metadata.Str(metadata.AttrDiskIoDirection, "write"))
+		rr.RecordInt(metadata.SystemDiskIo, clampInt64(c.ReadBytes), dev, metadata.AttributeDiskIoDirectionRead.Attr())
+		rr.RecordInt(metadata.SystemDiskIo, clampInt64(c.WriteBytes), dev, metadata.AttributeDiskIoDirectionWrite.Attr())
 	}
 	return nil
 }
@@ -281,8 +298,8 @@ func (h *hostScraper) scrapeNetIO(ctx context.Context, rr *metadata.ResourceReco
 			continue
 		}
 		nic := metadata.Str(metadata.AttrNetworkInterfaceName, c.Name)
-		rr.RecordInt(metadata.SystemNetworkIo, clampInt64(c.BytesSent), nic, metadata.Str(metadata.AttrNetworkIoDirection, "transmit"))
-		rr.RecordInt(metadata.SystemNetworkIo, clampInt64(c.BytesRecv), nic, metadata.Str(metadata.AttrNetworkIoDirection, "receive"))
+		rr.RecordInt(metadata.SystemNetworkIo, clampInt64(c.BytesSent), nic, metadata.AttributeNetworkIoDirectionTransmit.Attr())
+		rr.RecordInt(metadata.SystemNetworkIo, clampInt64(c.BytesRecv), nic, metadata.AttributeNetworkIoDirectionReceive.Attr())
 	}
 	return nil
 }

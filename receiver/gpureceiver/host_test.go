@@ -69,7 +69,7 @@ func TestCPUUtilization(t *testing.T) {
 			}
 			sum := 0.0
 			for i, mode := range cpuModes {
-				assert.InDelta(t, tt.want[mode], shares[i], 1e-12, mode)
+				assert.InDelta(t, tt.want[mode.String()], shares[i], 1e-12, mode.String())
 				sum += shares[i]
 			}
 			assert.InDelta(t, 1, sum, 1e-12, "modes must add up to 1")

@@ -10,20 +10,6 @@ import (
 
 	"github.com/shirou/gopsutil/v4/common"
 	"go.uber.org/zap"
-
-	"github.com/otelcol-mlflow/otelcol-mlflow/receiver/gpureceiver/internal/metadata"
-)
-
-// Point attributes that place a GPU process (NVML reports host pids) in the
-// container it runs in, so that a run whose SDK reports its pid as seen
-// inside its own PID namespace can still be charged for it.
-const (
-	// attrProcessVPID is the innermost pid of NSpid: the pid the process
-	// sees for itself (OTel semantic conventions: process.vpid).
-	attrProcessVPID = metadata.AttrProcessVPID
-	// attrContainerID is the container id found in the process's cgroup path
-	// (OTel semantic conventions: container.id).
-	attrContainerID = metadata.AttrContainerID
 )
 
 // procRoot is where the host's /proc is mounted: HOST_PROC from the context
