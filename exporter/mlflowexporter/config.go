@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/collector/config/configretry"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 
+	"github.com/otelcol-mlflow/otelcol-mlflow/exporter/mlflowexporter/internal/sysmetrics"
 	"github.com/otelcol-mlflow/otelcol-mlflow/exporter/mlflowexporter/internal/translate"
 	"github.com/otelcol-mlflow/otelcol-mlflow/internal/databricks"
 	"github.com/otelcol-mlflow/otelcol-mlflow/internal/mlflow"
@@ -51,7 +52,7 @@ type Config struct {
 	// RunIdleTimeout ends a run after this long without data; 0 disables.
 	RunIdleTimeout time.Duration `mapstructure:"run_idle_timeout"`
 	// RunIdleEndStatus is the status idle runs end with.
-	RunIdleEndStatus string `mapstructure:"run_idle_end_status"`
+	RunIdleEndStatus EndStatus `mapstructure:"run_idle_end_status"`
 	// EndRunsOnShutdown ends open runs (FINISHED) when the collector stops.
 	EndRunsOnShutdown bool `mapstructure:"end_runs_on_shutdown"`
 	// DedupWindow is how many steps per metric key are remembered to skip
@@ -116,12 +117,97 @@ type RunQuotasConfig struct {
 // MetricsConfig shapes metric keys and steps, and selects metrics.
 type MetricsConfig struct {
 	StepAttribute      string                     `mapstructure:"step_attribute"`
-	AttributeKeyStyle  string                     `mapstructure:"attribute_key_style"`
+	AttributeKeyStyle  translate.KeyStyle         `mapstructure:"attribute_key_style"`
 	IgnoreAttributes   []string                   `mapstructure:"ignore_attributes"`
 	HistogramQuantiles []float64                  `mapstructure:"histogram_quantiles"`
 	Include            []string                   `mapstructure:"include"`
 	Exclude            []string                   `mapstructure:"exclude"`
 	Declared           []translate.DeclaredMetric `mapstructure:"declared"`
+}
+
+// EndStatus is a terminal run status (FINISHED, FAILED or KILLED), written
+// in any case in the config.
+type EndStatus mlflow.RunStatus
+
+// UnmarshalText refuses a status a run cannot end with when the config is read.
+func (s *EndStatus) UnmarshalText(text []byte) error {
+	v := EndStatus(strings.ToUpper(string(text)))
+	if !v.Status().Terminal() {
+		return fmt.Errorf("%q: want FINISHED, FAILED or KILLED", text)
+	}
+	*s = v
+	return nil
+}
+
+// Status is the status as the MLflow API spells it.
+func (s EndStatus) Status() mlflow.RunStatus { return mlflow.RunStatus(strings.ToUpper(string(s))) }
+
+// SystemMetricsConfig says how host and GPU telemetry (resources that name
+// no run but carry host.name, such as the gpu receiver's) is attached to runs.
+type SystemMetricsConfig struct {
+	// Mode: "mlflow" writes MLflow's system metric keys and units (its UI
+	// charts them), "otel" the OTel names under system/, "off" drops them.
+	Mode sysmetrics.Mode `mapstructure:"mode"`
+	// NodePrefix: "auto" writes system/<host>/... once a run has telemetry
+	// from more than one host (multi-node training), "always", or "never".
+	NodePrefix NodePrefix `mapstructure:"node_prefix"`
+	// LocalHostName is the host a run's telemetry is taken to come from
+	// when its resource has no host.name (default: this machine's hostname).
+	LocalHostName string `mapstructure:"local_host_name"`
+	// AttachWindow is how recently a run's own telemetry must have arrived
+	// from a host for that host's system metrics to go into the run. It
+	// bounds what a run that is never ended collects: at most this long of
+	// host metrics after its last data point. Default 2m, two export
+	// intervals of the OTel SDKs' default 60 s.
+	AttachWindow time.Duration `mapstructure:"attach_window"`
+	// EndCheckInterval is how often a run receiving system metrics is
+	// checked on the backend for an end made there (mlflow.end_run(), the
+	// UI, another tool), which the collector is not told about. Runs ended
+	// through an mlflow.run.end point stop at once. Default 10s; 0 disables.
+	EndCheckInterval time.Duration `mapstructure:"end_check_interval"`
+}
+
+// NodePrefix says when system metric keys carry the host name.
+type NodePrefix string
+
+const (
+	// NodePrefixAuto prefixes once a run has telemetry from more than one host.
+	NodePrefixAuto NodePrefix = "auto"
+	// NodePrefixAlways always writes system/<host>/...
+	NodePrefixAlways NodePrefix = "always"
+	// NodePrefixNever never does (hosts' series share keys).
+	NodePrefixNever NodePrefix = "never"
+)
+
+// Valid reports a known setting.
+func (p NodePrefix) Valid() bool {
+	return p == NodePrefixAuto || p == NodePrefixAlways || p == NodePrefixNever
+}
+
+// UnmarshalText refuses an unknown setting when the config is read.
+func (p *NodePrefix) UnmarshalText(text []byte) error {
+	v := NodePrefix(text)
+	if !v.Valid() {
+		return fmt.Errorf("%q: want %s, %s or %s", text, NodePrefixAuto, NodePrefixAlways, NodePrefixNever)
+	}
+	*p = v
+	return nil
+}
+
+func (c *SystemMetricsConfig) validate() error {
+	if c.AttachWindow <= 0 {
+		return fmt.Errorf("system_metrics.attach_window %s: must be positive", c.AttachWindow)
+	}
+	if c.EndCheckInterval < 0 {
+		return fmt.Errorf("system_metrics.end_check_interval %s: must not be negative", c.EndCheckInterval)
+	}
+	if !c.Mode.Valid() {
+		return fmt.Errorf("system_metrics.mode %q: want mlflow, otel or off", c.Mode)
+	}
+	if !c.NodePrefix.Valid() {
+		return fmt.Errorf("system_metrics.node_prefix %q: want auto, always or never", c.NodePrefix)
+	}
+	return nil
 }
 
 var _ component.Config = (*Config)(nil)
@@ -151,7 +237,7 @@ func (cfg *Config) Validate() error {
 	if n := len(cfg.ExperimentName); n > mlflow.MaxExperimentNameLength {
 		errs = append(errs, fmt.Errorf("experiment_name is %d characters, MLflow allows %d", n, mlflow.MaxExperimentNameLength))
 	}
-	if !translate.KeyStyle(cfg.Metrics.AttributeKeyStyle).Valid() {
+	if !cfg.Metrics.AttributeKeyStyle.Valid() {
 		errs = append(errs, fmt.Errorf("metrics.attribute_key_style %q: want key_value, value or ignore", cfg.Metrics.AttributeKeyStyle))
 	}
 	for _, q := range cfg.Metrics.HistogramQuantiles {
@@ -165,7 +251,7 @@ func (cfg *Config) Validate() error {
 	if cfg.RunIdleTimeout < 0 {
 		errs = append(errs, errors.New("run_idle_timeout must not be negative"))
 	}
-	if s := mlflow.RunStatus(strings.ToUpper(cfg.RunIdleEndStatus)); !s.Terminal() {
+	if !cfg.RunIdleEndStatus.Status().Terminal() {
 		errs = append(errs, fmt.Errorf("run_idle_end_status %q: want FINISHED, FAILED or KILLED", cfg.RunIdleEndStatus))
 	}
 	if cfg.TrackingURI != "" {

@@ -9,11 +9,14 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/config/configopaque"
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
 
 	"github.com/otelcol-mlflow/otelcol-mlflow/exporter/mlflowexporter/internal/metadata"
+	"github.com/otelcol-mlflow/otelcol-mlflow/exporter/mlflowexporter/internal/sysmetrics"
 	"github.com/otelcol-mlflow/otelcol-mlflow/exporter/mlflowexporter/internal/translate"
+	"github.com/otelcol-mlflow/otelcol-mlflow/internal/mlflow"
 )
 
 func TestConfigStruct(t *testing.T) {
@@ -44,40 +47,64 @@ func TestLoadConfig(t *testing.T) {
 		assert.True(t, cfg.QueueConfig.Get().Batch.HasValue(), "batching in the exporter is on by default")
 	})
 	t.Run("full", func(t *testing.T) {
+		// Every field of testdata/config.yaml's mlflow/full, compared as one
+		// struct: a field that stops being read, or is read into the wrong
+		// place, fails here.
 		cfg, err := loadConfig(t, "full")
 		require.NoError(t, err)
-		assert.Equal(t, "https://mlflow.example.com:5000", cfg.TrackingURI)
-		assert.Equal(t, "s3cret-token", string(cfg.Token))
-		assert.Equal(t, 10*time.Second, cfg.Timeout)
-		assert.Equal(t, "cv_experiment", cfg.ExperimentName)
-		assert.Equal(t, "run_1", cfg.RunName)
-		assert.Equal(t, []string{"service.name", "k8s.pod.name"}, cfg.ResourceTags)
-		assert.Equal(t, MetricsConfig{
+		want := createDefaultConfig().(*Config)
+		want.TrackingURI = "https://mlflow.example.com:5000"
+		want.Token = "s3cret-token"
+		want.Timeout = 10 * time.Second
+		want.Headers = configopaque.MapList{{Name: "X-Team", Value: "vision"}}
+		want.ExperimentName = "cv_experiment"
+		want.RunName = "run_1"
+		want.ResourceTags = []string{"service.name", "k8s.pod.name"}
+		want.Metrics = MetricsConfig{
 			StepAttribute:      "epoch_step",
-			AttributeKeyStyle:  "value",
+			AttributeKeyStyle:  translate.KeyStyleValue,
 			IgnoreAttributes:   []string{"rank"},
 			HistogramQuantiles: []float64{0.5, 0.95},
 			Include:            []string{"train/*", "val_*"},
 			Exclude:            []string{"*.debug"},
 			Declared:           []translate.DeclaredMetric{{Name: "loss", Type: "float"}, {Name: "batch_size", Type: "int"}},
-		}, cfg.Metrics)
-		assert.Equal(t, 10*time.Minute, cfg.RunIdleTimeout)
-		assert.Equal(t, "KILLED", cfg.RunIdleEndStatus)
-		assert.True(t, cfg.EndRunsOnShutdown)
-		assert.Equal(t, 100, cfg.DedupWindow)
-		assert.Equal(t, SystemMetricsConfig{Mode: "otel", NodePrefix: "always", LocalHostName: "node-7",
-			AttachWindow: 90 * time.Second, EndCheckInterval: 5 * time.Second}, cfg.SystemMetrics)
-		assert.Equal(t, AccessConfig{
+		}
+		want.RunIdleTimeout = 10 * time.Minute
+		want.RunIdleEndStatus = EndStatus(mlflow.RunStatusKilled)
+		want.EndRunsOnShutdown = true
+		want.DedupWindow = 100
+		want.SystemMetrics = SystemMetricsConfig{Mode: sysmetrics.ModeOTel, NodePrefix: NodePrefixAlways, LocalHostName: "node-7",
+			AttachWindow: 90 * time.Second, EndCheckInterval: 5 * time.Second}
+		want.Access = AccessConfig{
 			TenantFrom: []string{"auth.subject", "resource.team"},
 			Tenants:    map[string][]string{"team-a": {"/Shared/team-a/*"}, "*": {"/Users/{tenant}/*"}},
 			Anonymous:  []string{"/Shared/sandbox/*"},
-		}, cfg.Access)
-		q := cfg.QueueConfig.Get()
-		assert.Equal(t, 2, q.NumConsumers)
-		assert.Equal(t, int64(5000), q.QueueSize)
-		require.NotNil(t, q.StorageID)
-		assert.Equal(t, "file_storage", q.StorageID.String())
-		assert.Equal(t, 20*time.Second, cfg.RetryConfig.MaxInterval)
+		}
+		want.RateLimits = map[string]float64{"log_batch": 40, "search": 5}
+		want.RunQuotas = RunQuotasConfig{MetricSteps: 1000, Params: 50, Tags: -1}
+		q := want.QueueConfig.Get()
+		q.NumConsumers = 2
+		q.QueueSize = 5000
+		storage := component.MustNewID("file_storage")
+		q.StorageID = &storage
+		q.Batch.Get().FlushTimeout = 10 * time.Second
+		want.RetryConfig.InitialInterval = time.Second
+		want.RetryConfig.MaxInterval = 20 * time.Second
+		want.RetryConfig.MaxElapsedTime = 10 * time.Minute
+		assert.Equal(t, want, cfg)
+	})
+	t.Run("basic auth", func(t *testing.T) {
+		cfg, err := loadConfig(t, "basic")
+		require.NoError(t, err)
+		want := createDefaultConfig().(*Config)
+		want.TrackingURI = "http://localhost:5000"
+		want.Username, want.Password = "alice", "pw"
+		assert.Equal(t, want, cfg)
+	})
+	t.Run("end status in any case", func(t *testing.T) {
+		cfg, err := loadConfig(t, "lower_status")
+		require.NoError(t, err)
+		assert.Equal(t, mlflow.RunStatusFailed, cfg.RunIdleEndStatus.Status())
 	})
 	t.Run("databricks", func(t *testing.T) {
 		cfg, err := loadConfig(t, "databricks_full")
@@ -104,6 +131,8 @@ func TestLoadConfig(t *testing.T) {
 		{"basic", ""},
 		{"bad_style", "attribute_key_style"},
 		{"bad_status", "run_idle_end_status"},
+		{"bad_mode", `'system_metrics.mode' "verbose": want mlflow, otel or off`},
+		{"bad_node_prefix", `'system_metrics.node_prefix' "sometimes": want auto, always or never`},
 		{"bad_attach_window", "system_metrics.attach_window"},
 		{"bad_access", `access.tenant_from "header.x"`},
 		{"databricks", ""}, // supported since the Databricks backend landed

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -73,7 +72,7 @@ func newExporter(cfg *Config, set exporter.Settings) (*mlflowExporter, error) {
 	}
 	tr := translate.New(translate.Options{
 		StepAttribute:      cfg.Metrics.StepAttribute,
-		KeyStyle:           translate.KeyStyle(cfg.Metrics.AttributeKeyStyle),
+		KeyStyle:           cfg.Metrics.AttributeKeyStyle,
 		IgnoreAttributes:   cfg.Metrics.IgnoreAttributes,
 		HistogramQuantiles: cfg.Metrics.HistogramQuantiles,
 		DefaultExperiment:  cfg.ExperimentName,
@@ -99,7 +98,7 @@ func (e *mlflowExporter) start(ctx context.Context, host component.Host) error {
 	e.runs = runs.NewManager(e.store, runs.Settings{
 		DedupWindow:   e.cfg.DedupWindow,
 		IdleTimeout:   e.cfg.RunIdleTimeout,
-		IdleEndStatus: mlflow.RunStatus(strings.ToUpper(e.cfg.RunIdleEndStatus)),
+		IdleEndStatus: e.cfg.RunIdleEndStatus.Status(),
 		Logger:        e.logger,
 		Now:           e.now,
 	})

@@ -16,7 +16,9 @@ import (
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 
 	"github.com/otelcol-mlflow/otelcol-mlflow/exporter/mlflowexporter/internal/metadata"
+	"github.com/otelcol-mlflow/otelcol-mlflow/exporter/mlflowexporter/internal/sysmetrics"
 	"github.com/otelcol-mlflow/otelcol-mlflow/exporter/mlflowexporter/internal/translate"
+	"github.com/otelcol-mlflow/otelcol-mlflow/internal/mlflow"
 )
 
 // NewFactory returns the `mlflow` exporter factory.
@@ -60,14 +62,14 @@ func createDefaultConfig() component.Config {
 		ResourceTags: []string{"service.name", "service.version", "service.instance.id", "host.name", "process.pid"},
 		Metrics: MetricsConfig{
 			StepAttribute:      "step",
-			AttributeKeyStyle:  string(translate.KeyStyleKeyValue),
+			AttributeKeyStyle:  translate.KeyStyleKeyValue,
 			HistogramQuantiles: []float64{0.5, 0.9, 0.99},
 		},
 		RunIdleTimeout:   30 * time.Minute,
-		RunIdleEndStatus: "FINISHED",
+		RunIdleEndStatus: EndStatus(mlflow.RunStatusFinished),
 		DedupWindow:      4096,
 		SystemMetrics: SystemMetricsConfig{
-			Mode: "mlflow", NodePrefix: "auto", AttachWindow: 2 * time.Minute, EndCheckInterval: 10 * time.Second,
+			Mode: sysmetrics.ModeMLflow, NodePrefix: NodePrefixAuto, AttachWindow: 2 * time.Minute, EndCheckInterval: 10 * time.Second,
 		},
 		QueueConfig: configoptional.Some(queue),
 		RetryConfig: retry,

@@ -53,7 +53,7 @@ func (e *mlflowExporter) observeDevices(r *runs.Run, rd *translate.ResourceData)
 
 // isSystemResource tells host telemetry (no run named, host.name set).
 func (e *mlflowExporter) isSystemResource(rd *translate.ResourceData) bool {
-	return rd.Identity.IsZero() && rd.HostName != "" && sysmetrics.Mode(e.cfg.SystemMetrics.Mode) != sysmetrics.ModeOff
+	return rd.Identity.IsZero() && rd.HostName != "" && e.cfg.SystemMetrics.Mode != sysmetrics.ModeOff
 }
 
 func (e *mlflowExporter) systemKey(name string, attrs pcommon.Map) string {
@@ -69,7 +69,7 @@ func (e *mlflowExporter) attachWindow() time.Duration {
 // exportSystem writes one host resource's values into every active run on
 // that host. It returns a retryable error when a run could not be written.
 func (e *mlflowExporter) exportSystem(ctx context.Context, rm pmetric.ResourceMetrics, host string) error {
-	snap := sysmetrics.Convert(rm, host, sysmetrics.Mode(e.cfg.SystemMetrics.Mode), e.systemKey)
+	snap := sysmetrics.Convert(rm, host, e.cfg.SystemMetrics.Mode, e.systemKey)
 	if snap.Empty() {
 		return nil
 	}
@@ -148,9 +148,9 @@ func processNamespaces(rm pmetric.ResourceMetrics) map[int64]procNS {
 func (e *mlflowExporter) writeSystem(ctx context.Context, r *runs.Run, snap *sysmetrics.Snapshot, ns map[int64]procNS, hosts int, tenant string) error {
 	prefix := "system/"
 	switch e.cfg.SystemMetrics.NodePrefix {
-	case "always":
+	case NodePrefixAlways:
 		prefix += snap.Host + "/"
-	case "auto":
+	case NodePrefixAuto:
 		if hosts > 1 {
 			prefix += snap.Host + "/"
 		}

@@ -29,6 +29,16 @@ const (
 // Valid reports a known mode.
 func (m Mode) Valid() bool { return m == ModeMLflow || m == ModeOTel || m == ModeOff }
 
+// UnmarshalText refuses an unknown mode when the config is read.
+func (m *Mode) UnmarshalText(text []byte) error {
+	v := Mode(text)
+	if !v.Valid() {
+		return fmt.Errorf("%q: want %s, %s or %s", text, ModeMLflow, ModeOTel, ModeOff)
+	}
+	*m = v
+	return nil
+}
+
 // Value is one named value. Names have no "system/" prefix.
 type Value struct {
 	Name  string

@@ -2,6 +2,7 @@ package translate
 
 import (
 	"encoding/hex"
+	"fmt"
 	"hash/fnv"
 	"strings"
 	"unicode/utf8"
@@ -24,6 +25,16 @@ const (
 // Valid reports whether s is a known style.
 func (s KeyStyle) Valid() bool {
 	return s == KeyStyleKeyValue || s == KeyStyleValue || s == KeyStyleIgnore
+}
+
+// UnmarshalText refuses an unknown style when the config is read.
+func (s *KeyStyle) UnmarshalText(text []byte) error {
+	v := KeyStyle(text)
+	if !v.Valid() {
+		return fmt.Errorf("%q: want %s, %s or %s", text, KeyStyleKeyValue, KeyStyleValue, KeyStyleIgnore)
+	}
+	*s = v
+	return nil
 }
 
 const hashSuffixLen = 9 // "-" + 8 hex digits
