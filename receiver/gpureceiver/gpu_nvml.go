@@ -287,7 +287,7 @@ func freeSamples(s []nvml.GpmSample) {
 func (c *nvmlCollector) resource(d *gpuDevice) pcommon.Resource {
 	rb := metadata.NewResourceBuilder()
 	rb.SetHostName(c.set.hostName)
-	rb.SetHwType("gpu")
+	rb.SetHwTypeGpu()
 	rb.SetHwID(d.uuid)
 	rb.SetHwVendor("NVIDIA")
 	rb.SetHwDriverVersion(c.driver)

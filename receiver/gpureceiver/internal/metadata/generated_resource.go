@@ -60,8 +60,8 @@ func (rb *ResourceBuilder) SetHwDriverVersion(v string) { rb.setStr(ResAttrHwDri
 // SetHwParent sets hw.parent, the hw.id of the physical GPU of a MIG instance.
 func (rb *ResourceBuilder) SetHwParent(v string) { rb.setStr(ResAttrHwParent, v) }
 
-// SetHwType sets hw.type.
-func (rb *ResourceBuilder) SetHwType(v string) { rb.setStr(ResAttrHwType, v) }
+// SetHwTypeGpu sets hw.type to gpu, the only value this receiver uses.
+func (rb *ResourceBuilder) SetHwTypeGpu() { rb.setStr(ResAttrHwType, "gpu") }
 
 // SetHwGpuIndex sets hw.gpu.index, the NVML index (neither the CUDA index nor
 // stable across reboots, hence not the identity).

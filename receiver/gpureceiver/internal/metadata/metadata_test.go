@@ -69,7 +69,7 @@ func TestResourceBuilder(t *testing.T) {
 	rb.SetHwVendor("NVIDIA")
 	rb.SetHwDriverVersion("550.54.15")
 	rb.SetHwParent("GPU-0")
-	rb.SetHwType("gpu")
+	rb.SetHwTypeGpu()
 	rb.SetHwGpuIndex(3)
 	rb.SetHwGpuMigIndex(1)
 	rb.SetHwModel("") // empty values are left out, not written as ""
