@@ -25,6 +25,14 @@ func TestFactory(t *testing.T) {
 	assert.Equal(t, component.StabilityLevelDevelopment, f.MetricsStability())
 }
 
+// TestShutdownWithoutStart: the collector shuts down components that never
+// started (another component failed to start first).
+func TestShutdownWithoutStart(t *testing.T) {
+	rcv, err := NewFactory().CreateMetrics(context.Background(), receivertest.NewNopSettings(metadata.Type), createDefaultConfig(), consumertest.NewNop())
+	require.NoError(t, err)
+	require.NoError(t, rcv.Shutdown(context.Background()))
+}
+
 // TestLifecycle runs the receiver as the collector would, on this machine:
 // real gopsutil, and the real NVML binding, which on a host without an NVIDIA
 // driver (or in a CGO_ENABLED=0 build) must cost GPU metrics only.
