@@ -21,28 +21,6 @@ var _ mlflow.ArtifactStore = (*Store)(nil)
 // uploadPrefix names files being written; listings skip them.
 const uploadPrefix = ".mlflow-upload-"
 
-// artifactDir resolves the local directory of run's artifact root. The URI
-// in run is trusted only when it is a local file URI; otherwise the run is
-// read back, so a RunInfo built by hand cannot aim writes elsewhere.
-func (s *Store) artifactDir(ctx context.Context, run *mlflow.RunInfo) (string, error) {
-	if run == nil || run.RunID == "" {
-		return "", invalidParam("artifact upload needs a run id")
-	}
-	uri := run.ArtifactURI
-	if uri == "" {
-		r, err := s.GetRun(ctx, run.RunID)
-		if err != nil {
-			return "", err
-		}
-		uri = r.Info.ArtifactURI
-	}
-	dir, err := rootFromURI(uri)
-	if err != nil {
-		return "", fmt.Errorf("artifact root of run %s: %w", run.RunID, err)
-	}
-	return dir, nil
-}
-
 // UploadArtifact copies src into the run's artifacts directory. The file is
 // written under a temporary name and renamed into place, so a reader never
 // sees half an artifact and a failed copy leaves the previous one intact.

@@ -487,28 +487,6 @@ func validateBatch(b mlflow.Batch) error {
 	return nil
 }
 
-func tagKeySet(tags []mlflow.Tag) map[string]bool {
-	set := make(map[string]bool, len(tags))
-	for _, t := range tags {
-		set[t.Key] = true
-	}
-	return set
-}
-
-// pathConflict finds two keys where one is a path prefix of the other ("a"
-// and "a/b"): the file store cannot hold both, as "a" would be a file and a
-// folder at once.
-func pathConflict(keys map[string]bool) (key, prefix string, found bool) {
-	for k := range keys {
-		for i := 0; i < len(k); i++ {
-			if k[i] == '/' && keys[k[:i]] {
-				return k, k[:i], true
-			}
-		}
-	}
-	return "", "", false
-}
-
 // LogBatch writes params (write-once), metrics (appended, one write per key)
 // and tags, in MLflow's order. Everything is validated before anything is
 // written, and params are checked against existing values first, so a
