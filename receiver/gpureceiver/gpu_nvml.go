@@ -163,6 +163,17 @@ func (c *nvmlCollector) hasSymbol(name string) bool {
 	return ok
 }
 
+// hasSymbols reports whether the library has every named symbol, looking up
+// no further than the first missing one.
+func (c *nvmlCollector) hasSymbols(names ...string) bool {
+	for _, name := range names {
+		if !c.hasSymbol(name) {
+			return false
+		}
+	}
+	return true
+}
+
 func (c *nvmlCollector) discover() {
 	driver, ret := c.lib.SystemGetDriverVersion()
 	if ret == nvml.SUCCESS {
@@ -206,10 +217,8 @@ func (c *nvmlCollector) discover() {
 
 func (c *nvmlCollector) discoverMIG(d *gpuDevice) {
 	// MIG arrived with driver 450; the calls abort the process on older ones.
-	for _, sym := range []string{"nvmlDeviceGetMigMode", "nvmlDeviceGetMaxMigDeviceCount", "nvmlDeviceGetMigDeviceHandleByIndex"} {
-		if !c.hasSymbol(sym) {
-			return
-		}
+	if !c.hasSymbols("nvmlDeviceGetMigMode", "nvmlDeviceGetMaxMigDeviceCount", "nvmlDeviceGetMigDeviceHandleByIndex") {
+		return
 	}
 	current, _, ret := d.h.GetMigMode()
 	if ret != nvml.SUCCESS || current != nvml.DEVICE_MIG_ENABLE {
@@ -250,11 +259,9 @@ func (c *nvmlCollector) setupGPM(d *gpuDevice) {
 	}
 	// GPM arrived with driver 520; an older library lacks the symbols and
 	// calling through the binding would abort the process.
-	for _, sym := range []string{"nvmlGpmQueryDeviceSupport", "nvmlGpmSampleAlloc", "nvmlGpmSampleGet", "nvmlGpmMetricsGet", "nvmlGpmSampleFree"} {
-		if !c.hasSymbol(sym) {
-			d.unsupported[capGPM] = true
-			return
-		}
+	if !c.hasSymbols("nvmlGpmQueryDeviceSupport", "nvmlGpmSampleAlloc", "nvmlGpmSampleGet", "nvmlGpmMetricsGet", "nvmlGpmSampleFree") {
+		d.unsupported[capGPM] = true
+		return
 	}
 	sup, ret := d.h.GpmQueryDeviceSupport()
 	if !c.ok(d, capGPM, ret) || sup.IsSupportedDevice == 0 {
@@ -274,6 +281,14 @@ func (c *nvmlCollector) setupGPM(d *gpuDevice) {
 	}
 	g.buf = new(nvml.GpmMetricsGetType)
 	d.gpm = &g
+}
+
+// freeGPM releases the device's GPM samples, if it has any.
+func (d *gpuDevice) freeGPM() {
+	if d.gpm != nil {
+		freeSamples(d.gpm.samples[:])
+		d.gpm = nil
+	}
 }
 
 func freeSamples(s []nvml.GpmSample) {
@@ -351,9 +366,7 @@ func (c *nvmlCollector) scrape(ctx context.Context, mb *metadata.MetricsBuilder,
 		if d.lost {
 			c.set.logger.Warn("GPU lost (fell off the bus or needs a reset): dropping it until the collector restarts",
 				zap.String("hw.id", d.uuid), zap.Int("index", d.index))
-			if d.gpm != nil {
-				freeSamples(d.gpm.samples[:])
-			}
+			d.freeGPM()
 			continue
 		}
 		kept = append(kept, d)
@@ -373,10 +386,7 @@ func (c *nvmlCollector) shutdown() error {
 		return nil // never call into a library that did not initialise
 	}
 	for _, d := range c.devices {
-		if d.gpm != nil {
-			freeSamples(d.gpm.samples[:])
-			d.gpm = nil
-		}
+		d.freeGPM()
 	}
 	c.devices = nil
 	c.initialized = false

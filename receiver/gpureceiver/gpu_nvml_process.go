@@ -53,10 +53,7 @@ func (c *nvmlCollector) scrapeProcessUtilization(d *gpuDevice, rr *metadata.Reso
 	if !mb.Enabled(metadata.HwGpuProcessUtilization) || !c.want(d, capProcessUtil) {
 		return
 	}
-	since := d.lastProcTs
-	if since == 0 {
-		since = uint64(now.Add(-c.set.interval).UnixMicro())
-	}
+	since := c.sampleSince(d.lastProcTs, now)
 	samples, ret := d.h.GetProcessUtilization(since)
 	if ret == nvml.ERROR_NOT_FOUND {
 		return // no process ran since the last scrape

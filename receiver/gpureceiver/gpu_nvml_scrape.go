@@ -69,26 +69,10 @@ func (c *nvmlCollector) scrapePhysical(d *gpuDevice, rr *metadata.ResourceRecord
 	c.scrapeUtilization(d, rr, mb, now)
 	c.scrapeMemory(d, rr, mb)
 
-	if mb.Enabled(metadata.HwTemperature) && c.want(d, capTemperature) {
-		if v, ret := d.h.GetTemperature(nvml.TEMPERATURE_GPU); c.ok(d, capTemperature, ret) {
-			rr.RecordDouble(metadata.HwTemperature, float64(v))
-		}
-	}
-	if mb.Enabled(metadata.HwPower) && c.want(d, capPower) {
-		if v, ret := d.h.GetPowerUsage(); c.ok(d, capPower, ret) {
-			rr.RecordDouble(metadata.HwPower, float64(v)/1000)
-		}
-	}
-	if mb.Enabled(metadata.HwGpuPowerLimit) && c.want(d, capPowerLimit) {
-		if v, ret := d.h.GetEnforcedPowerLimit(); c.ok(d, capPowerLimit, ret) {
-			rr.RecordDouble(metadata.HwGpuPowerLimit, float64(v)/1000)
-		}
-	}
-	if mb.Enabled(metadata.HwEnergy) && c.want(d, capEnergy) {
-		if v, ret := d.h.GetTotalEnergyConsumption(); c.ok(d, capEnergy, ret) {
-			rr.RecordDouble(metadata.HwEnergy, float64(v)/1000)
-		}
-	}
+	recordReading(c, d, rr, mb, metadata.HwTemperature, capTemperature, 1, func() (uint32, nvml.Return) { return d.h.GetTemperature(nvml.TEMPERATURE_GPU) })
+	recordReading(c, d, rr, mb, metadata.HwPower, capPower, 1000, d.h.GetPowerUsage)                      // mW
+	recordReading(c, d, rr, mb, metadata.HwGpuPowerLimit, capPowerLimit, 1000, d.h.GetEnforcedPowerLimit) // mW
+	recordReading(c, d, rr, mb, metadata.HwEnergy, capEnergy, 1000, d.h.GetTotalEnergyConsumption)        // mJ
 	if mb.Enabled(metadata.HwGpuClockFrequency) {
 		for _, clk := range [...]struct {
 			cp     capability
@@ -113,6 +97,19 @@ func (c *nvmlCollector) scrapePhysical(d *gpuDevice, rr *metadata.ResourceRecord
 		c.scrapeProcessUtilization(d, rr, mb, now)
 	}
 	c.scrapeGPM(d, rr, now)
+}
+
+// recordReading records one NVML reading divided by div (milli-units to
+// units), unless the metric is off or the device cannot provide it.
+func recordReading[T uint32 | uint64](c *nvmlCollector, d *gpuDevice, rr *metadata.ResourceRecorder, mb *metadata.MetricsBuilder,
+	id metadata.MetricID, cp capability, div float64, read func() (T, nvml.Return),
+) {
+	if !mb.Enabled(id) || !c.want(d, cp) {
+		return
+	}
+	if v, ret := read(); c.ok(d, cp, ret) {
+		rr.RecordDouble(id, float64(v)/div)
+	}
 }
 
 func (c *nvmlCollector) scrapeUtilization(d *gpuDevice, rr *metadata.ResourceRecorder, mb *metadata.MetricsBuilder, now time.Time) {
@@ -160,10 +157,7 @@ func (c *nvmlCollector) sampleAverage(d *gpuDevice, typ nvml.SamplingType, last 
 	if !c.want(d, cp) {
 		return 0, false
 	}
-	since := *last
-	if since == 0 {
-		since = uint64(now.Add(-c.set.interval).UnixMicro())
-	}
+	since := c.sampleSince(*last, now)
 	vt, samples, ret := d.h.GetSamples(typ, since)
 	if ret == nvml.ERROR_NOT_FOUND {
 		return 0, false // no sample since the last scrape
@@ -185,6 +179,15 @@ func (c *nvmlCollector) sampleAverage(d *gpuDevice, typ nvml.SamplingType, last 
 	}
 	*last = newest
 	return sum / float64(n) / 100, true
+}
+
+// sampleSince is where a read of the driver's sample buffers starts: after the
+// newest sample the previous scrape used, or one interval back on the first.
+func (c *nvmlCollector) sampleSince(last uint64, now time.Time) uint64 {
+	if last == 0 {
+		return uint64(now.Add(-c.set.interval).UnixMicro())
+	}
+	return last
 }
 
 // sampleValue decodes NVML's value union (native byte order; every platform
