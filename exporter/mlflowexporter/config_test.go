@@ -206,7 +206,7 @@ func TestValidateTrackingURILikeStart(t *testing.T) {
 				return
 			}
 			require.ErrorContains(t, err, tt.wantErr)
-			_, _, startErr := openBackend(t.Context(), cfg, nil, componenttest.NewNopTelemetrySettings(), func(string) string { return "" })
+			_, _, startErr := openBackend(t.Context(), cfg, nil, componenttest.NewNopTelemetrySettings(), nopTelemetry(t), func(string) string { return "" })
 			require.Error(t, startErr, "start refuses it as well")
 		})
 	}

@@ -57,7 +57,7 @@ func TestOpenDatabricks(t *testing.T) {
 			cfg.TrackingURI = tc.uri
 			cfg.Databricks = tc.dbx
 			cfg.ExperimentName = "/Shared/e"
-			b, kind, err := openBackend(context.Background(), cfg, componenttest.NewNopHost(), componenttest.NewNopTelemetrySettings(), envMap(tc.env))
+			b, kind, err := openBackend(context.Background(), cfg, componenttest.NewNopHost(), componenttest.NewNopTelemetrySettings(), nopTelemetry(t), envMap(tc.env))
 			if tc.wantErr != "" {
 				require.Error(t, err)
 				assert.Contains(t, err.Error(), tc.wantErr)
@@ -88,7 +88,7 @@ func TestOSSBackendOptions(t *testing.T) {
 	srv := mlflowtest.Start(t)
 	cfg := createDefaultConfig().(*Config)
 	cfg.TrackingURI = srv.URL()
-	b, _, err := openBackend(context.Background(), cfg, componenttest.NewNopHost(), componenttest.NewNopTelemetrySettings(), envMap(nil))
+	b, _, err := openBackend(context.Background(), cfg, componenttest.NewNopHost(), componenttest.NewNopTelemetrySettings(), nopTelemetry(t), envMap(nil))
 	require.NoError(t, err)
 	_, isQuota := b.(*quotaStore)
 	assert.False(t, isQuota, "no quotas for open-source servers unless configured")
@@ -96,7 +96,7 @@ func TestOSSBackendOptions(t *testing.T) {
 
 	cfg.RunQuotas = RunQuotasConfig{Params: 10}
 	cfg.RateLimits = map[string]float64{"log_batch": 100}
-	b, _, err = openBackend(context.Background(), cfg, componenttest.NewNopHost(), componenttest.NewNopTelemetrySettings(), envMap(nil))
+	b, _, err = openBackend(context.Background(), cfg, componenttest.NewNopHost(), componenttest.NewNopTelemetrySettings(), nopTelemetry(t), envMap(nil))
 	require.NoError(t, err)
 	qs, isQuota := b.(*quotaStore)
 	require.True(t, isQuota)

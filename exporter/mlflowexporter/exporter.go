@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
+	"github.com/otelcol-mlflow/otelcol-mlflow/exporter/mlflowexporter/internal/metadata"
 	"github.com/otelcol-mlflow/otelcol-mlflow/exporter/mlflowexporter/internal/runs"
 	"github.com/otelcol-mlflow/otelcol-mlflow/exporter/mlflowexporter/internal/translate"
 	"github.com/otelcol-mlflow/otelcol-mlflow/internal/mlflow"
@@ -36,7 +37,7 @@ type mlflowExporter struct {
 	// its own (mlflow.BackendAttr); "" when not comparable.
 	backendID string
 
-	tel    *telemetry
+	tel    *metadata.TelemetryBuilder
 	drops  *dropLog
 	health *health
 	lag    *lagTracker
@@ -58,15 +59,7 @@ func newExporter(cfg *Config, set exporter.Settings) (*mlflowExporter, error) {
 	if err != nil {
 		return nil, err
 	}
-	tel, err := newTelemetry(set.MeterProvider)
-	if err != nil {
-		return nil, fmt.Errorf("create self-metrics: %w", err)
-	}
-	h, err := newHealth(set.Logger, set.MeterProvider, time.Now)
-	if err != nil {
-		return nil, fmt.Errorf("create self-metrics: %w", err)
-	}
-	lag, err := newLagTracker(set.Logger, set.MeterProvider, time.Now)
+	tel, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
 	if err != nil {
 		return nil, fmt.Errorf("create self-metrics: %w", err)
 	}
@@ -82,13 +75,13 @@ func newExporter(cfg *Config, set exporter.Settings) (*mlflowExporter, error) {
 	})
 	return &mlflowExporter{
 		cfg: cfg, set: set, logger: set.Logger, tr: tr, getenv: os.Getenv, now: time.Now,
-		tel: tel, drops: newDropLog(set.Logger, tel), health: h, lag: lag,
+		tel: tel, drops: newDropLog(set.Logger, tel), health: newHealth(set.Logger, tel, time.Now), lag: newLagTracker(set.Logger, tel, time.Now),
 		access: newAccessChecker(&cfg.Access),
 	}, nil
 }
 
 func (e *mlflowExporter) start(ctx context.Context, host component.Host) error {
-	b, kind, err := openBackend(ctx, e.cfg, host, e.set.TelemetrySettings, e.getenv)
+	b, kind, err := openBackend(ctx, e.cfg, host, e.set.TelemetrySettings, e.tel, e.getenv)
 	if err != nil {
 		return err
 	}
@@ -307,8 +300,8 @@ func (e *mlflowExporter) refused(ctx context.Context, g *runGroup) (bool, error)
 		return false, nil
 	}
 	n := countItems(g)
-	e.tel.dropped.Add(ctx, int64(n), metric.WithAttributes(attribute.String("reason", "access_denied")))
-	e.tel.tenantPoints.Add(ctx, int64(groupPoints(g)), metric.WithAttributes(attribute.String("tenant", g.tenant), attribute.String("outcome", "refused")))
+	e.tel.ExporterMlflowDropped.Add(ctx, int64(n), metric.WithAttributes(attribute.String(metadata.AttributeKeyReason, "access_denied")))
+	e.tel.ExporterMlflowTenantPoints.Add(ctx, int64(groupPoints(g)), metadata.WithTenantOutcome(g.tenant, metadata.AttributeTenantOutcomeRefused))
 	if e.access.firstRefusal(g.tenant, reason) {
 		e.logger.Warn("Refusing data of a sender outside its experiments (access control); later refusals for the same tenant and reason are only counted (otelcol_exporter_mlflow_dropped{reason=access_denied})",
 			zap.String("tenant", g.tenant), zap.String("reason", reason), zap.String("run", g.id.String()), zap.Int("count", n))
@@ -412,7 +405,7 @@ func (e *mlflowExporter) exportRun(ctx context.Context, g *runGroup) error {
 
 	batch, pst := r.Prepare(points, params, tags)
 	if pst.Duplicates > 0 {
-		e.tel.duplicates.Add(ctx, int64(pst.Duplicates))
+		e.tel.ExporterMlflowDuplicatePoints.Add(ctx, int64(pst.Duplicates))
 	}
 	for _, p := range pst.ParamChanged {
 		e.drops.drop(ctx, "param_changed", 1,
@@ -427,9 +420,8 @@ func (e *mlflowExporter) exportRun(ctx context.Context, g *runGroup) error {
 	}
 	e.runs.Touch(r, lastPoint)
 	if e.access != nil {
-		tenant := attribute.String("tenant", g.tenant)
-		e.tel.tenantPoints.Add(ctx, int64(len(batch.Metrics)), metric.WithAttributes(tenant, attribute.String("outcome", "written")))
-		e.lag.landed(ctx, lastPoint, tenant)
+		e.tel.ExporterMlflowTenantPoints.Add(ctx, int64(len(batch.Metrics)), metadata.WithTenantOutcome(g.tenant, metadata.AttributeTenantOutcomeWritten))
+		e.lag.landed(ctx, lastPoint, attribute.String(metadata.AttributeKeyTenant, g.tenant))
 	} else {
 		e.lag.landed(ctx, lastPoint)
 	}

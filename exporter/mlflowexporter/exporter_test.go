@@ -13,9 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
-	"go.opentelemetry.io/collector/config/configoptional"
 	"go.opentelemetry.io/collector/consumer/consumererror"
-	"go.opentelemetry.io/collector/exporter/exporterhelper"
 	"go.opentelemetry.io/collector/exporter/exportertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
@@ -517,16 +515,3 @@ func TestConcurrentCollectorsConvergeOnOneRun(t *testing.T) {
 	assert.Equal(t, []int64{0, 1, 2, 3, 10, 11, 12, 13}, got, "every replica's points land in the one run, once")
 }
 
-func TestThroughExporterHelper(t *testing.T) {
-	srv := mlflowtest.Start(t)
-	cfg := createDefaultConfig().(*Config)
-	cfg.TrackingURI = srv.URL()
-	cfg.QueueConfig = configoptional.None[exporterhelper.QueueBatchConfig]()
-	f := NewFactory()
-	exp, err := f.CreateMetrics(context.Background(), exportertest.NewNopSettings(metadata.Type), cfg)
-	require.NoError(t, err)
-	require.NoError(t, exp.Start(context.Background(), componenttest.NewNopHost()))
-	require.NoError(t, exp.ConsumeMetrics(context.Background(), metrics(trainer("r", pt{name: "loss", value: 1, step: 0}))))
-	require.NoError(t, exp.Shutdown(context.Background()))
-	assert.Len(t, srv.MetricHistory(oneRun(t, srv, "r").Info.RunID, "loss"), 1)
-}

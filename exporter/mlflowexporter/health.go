@@ -16,18 +16,17 @@ import (
 	"github.com/otelcol-mlflow/otelcol-mlflow/internal/mlflow"
 )
 
-// backendState is what the exporter currently knows about MLflow.
-type backendState int
+// backendState is what the exporter currently knows about MLflow; its
+// values are the state attribute of otelcol_exporter_mlflow_backend_state.
+type backendState = metadata.AttributeState
 
 const (
-	stateAvailable   backendState = iota // the last export got an answer other than 408/429/5xx
-	stateUnavailable                     // network errors, timeouts, 408, 5xx
-	stateThrottled                       // 429
+	stateAvailable   = metadata.AttributeStateAvailable   // the last export got an answer other than 408/429/5xx
+	stateUnavailable = metadata.AttributeStateUnavailable // network errors, timeouts, 408, 5xx
+	stateThrottled   = metadata.AttributeStateThrottled   // 429
 )
 
-var stateNames = [...]string{"available", "unavailable", "throttled"}
-
-func (s backendState) String() string { return stateNames[s] }
+var allStates = [...]backendState{stateAvailable, stateUnavailable, stateThrottled}
 
 // health turns the outcome of every run export into a state (available,
 // unavailable, throttled) and logs only the changes: during an outage the
@@ -38,8 +37,7 @@ type health struct {
 	logger *zap.Logger
 	now    func() time.Time
 
-	retries metric.Int64Counter
-	state   metric.Int64Gauge
+	tel *metadata.TelemetryBuilder
 
 	mu       sync.Mutex
 	cur      backendState
@@ -47,21 +45,10 @@ type health struct {
 	failures int // failed run exports since the episode began
 }
 
-func newHealth(logger *zap.Logger, mp metric.MeterProvider, now func() time.Time) (*health, error) {
-	m := mp.Meter(metadata.ScopeName)
-	h := &health{logger: logger, now: now, since: now()}
-	var err1, err2 error
-	h.retries, err1 = m.Int64Counter("otelcol_exporter_mlflow_retries",
-		metric.WithDescription("Run exports handed back to the retry queue, by cause (unavailable: network, timeout, 408, 5xx; throttled: 429)."),
-		metric.WithUnit("{export}"))
-	h.state, err2 = m.Int64Gauge("otelcol_exporter_mlflow_backend_state",
-		metric.WithDescription("1 for the state MLflow is in as the exporter last saw it (available, unavailable, throttled), 0 for the others."),
-		metric.WithUnit("1"))
-	if err := errors.Join(err1, err2); err != nil {
-		return nil, err
-	}
+func newHealth(logger *zap.Logger, tel *metadata.TelemetryBuilder, now func() time.Time) *health {
+	h := &health{logger: logger, tel: tel, now: now, cur: stateAvailable, since: now()}
 	h.record(context.Background(), stateAvailable)
-	return h, nil
+	return h
 }
 
 // classify maps an export result to the state it shows. ok is false for
@@ -90,7 +77,7 @@ func (h *health) observe(ctx context.Context, err error) {
 		return
 	}
 	if s != stateAvailable {
-		h.retries.Add(ctx, 1, metric.WithAttributes(attribute.String("cause", s.String())))
+		h.tel.ExporterMlflowRetries.Add(ctx, 1, metric.WithAttributes(attribute.String(metadata.AttributeKeyCause, s.String())))
 	}
 	h.mu.Lock()
 	prev, since, failures := h.cur, h.since, h.failures
@@ -134,12 +121,12 @@ func (h *health) current() (backendState, time.Time) {
 }
 
 func (h *health) record(ctx context.Context, s backendState) {
-	for i := range stateNames {
+	for _, st := range allStates {
 		v := int64(0)
-		if backendState(i) == s {
+		if st == s {
 			v = 1
 		}
-		h.state.Record(ctx, v, metric.WithAttributes(attribute.String("state", stateNames[i])))
+		h.tel.ExporterMlflowBackendState.Record(ctx, v, metric.WithAttributes(attribute.String(metadata.AttributeKeyState, st.String())))
 	}
 }
 

@@ -10,7 +10,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/otel/metric/noop"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
@@ -55,8 +54,7 @@ func TestClassify(t *testing.T) {
 func TestHealthLogsStateChangesOnly(t *testing.T) {
 	core, logs := observer.New(zapcore.DebugLevel)
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	h, err := newHealth(zap.New(core), noop.NewMeterProvider(), func() time.Time { return now })
-	require.NoError(t, err)
+	h := newHealth(zap.New(core), nopTelemetry(t), func() time.Time { return now })
 	ctx := context.Background()
 	refused := errors.New("connect: connection refused")
 	throttled := &mlflow.APIError{HTTPStatus: http.StatusTooManyRequests}

@@ -24,7 +24,7 @@ const lagWarning = time.Minute
 type lagTracker struct {
 	logger *zap.Logger
 	now    func() time.Time
-	gauge  metric.Float64Gauge
+	gauge  metric.Float64Gauge // otelcol_exporter_mlflow_lag
 
 	mu     sync.Mutex
 	behind bool
@@ -32,14 +32,8 @@ type lagTracker struct {
 	worst  time.Duration
 }
 
-func newLagTracker(logger *zap.Logger, mp metric.MeterProvider, now func() time.Time) (*lagTracker, error) {
-	g, err := mp.Meter(metadata.ScopeName).Float64Gauge("otelcol_exporter_mlflow_lag",
-		metric.WithDescription("Age of the newest point of the last write when MLflow accepted it: how far behind the backend the exporter is."),
-		metric.WithUnit("s"))
-	if err != nil {
-		return nil, err
-	}
-	return &lagTracker{logger: logger, now: now, gauge: g}, nil
+func newLagTracker(logger *zap.Logger, tel *metadata.TelemetryBuilder, now func() time.Time) *lagTracker {
+	return &lagTracker{logger: logger, now: now, gauge: tel.ExporterMlflowLag}
 }
 
 // landed records a write whose newest point has time newestMs; attrs

@@ -7,7 +7,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/otel/metric/noop"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
@@ -18,8 +17,7 @@ import (
 func TestLagIsLoggedOncePerEpisode(t *testing.T) {
 	core, logs := observer.New(zapcore.InfoLevel)
 	clock := &fakeClock{now: t0}
-	l, err := newLagTracker(zap.New(core), noop.NewMeterProvider(), clock.Now)
-	require.NoError(t, err)
+	l := newLagTracker(zap.New(core), nopTelemetry(t), clock.Now)
 	ctx := context.Background()
 	write := func(at, pointAge time.Duration) {
 		clock.Set(at)

@@ -10,9 +10,8 @@ import (
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/metric"
 
+	"github.com/otelcol-mlflow/otelcol-mlflow/exporter/mlflowexporter/internal/metadata"
 	"github.com/otelcol-mlflow/otelcol-mlflow/exporter/mlflowexporter/internal/translate"
 )
 
@@ -67,7 +66,7 @@ type runPartitioner struct {
 	exporter.Metrics
 	partition bool
 	access    *AccessConfig
-	tel       *telemetry
+	tel       *metadata.TelemetryBuilder
 }
 
 func (p runPartitioner) Capabilities() consumer.Capabilities {
@@ -140,7 +139,7 @@ func (p runPartitioner) stampTenants(ctx context.Context, md pmetric.Metrics) pm
 	}
 	if p.tel != nil {
 		for t, n := range accepted {
-			p.tel.tenantPoints.Add(ctx, int64(n), metric.WithAttributes(attribute.String("tenant", t), attribute.String("outcome", "accepted")))
+			p.tel.ExporterMlflowTenantPoints.Add(ctx, int64(n), metadata.WithTenantOutcome(t, metadata.AttributeTenantOutcomeAccepted))
 		}
 	}
 	return out

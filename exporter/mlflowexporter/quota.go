@@ -6,11 +6,11 @@ import (
 	"strings"
 	"sync"
 
-	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
+	"github.com/otelcol-mlflow/otelcol-mlflow/exporter/mlflowexporter/internal/metadata"
 	"github.com/otelcol-mlflow/otelcol-mlflow/internal/mlflow"
 )
 
@@ -57,18 +57,12 @@ func resolveQuotas(c RunQuotasConfig, backendDefault runQuotas) runQuotas {
 }
 
 // withQuotas wraps b with per-run quota tracking when any quota applies.
-func withQuotas(b backend, c RunQuotasConfig, backendDefault runQuotas, set component.TelemetrySettings) backend {
+func withQuotas(b backend, c RunQuotasConfig, backendDefault runQuotas, logger *zap.Logger, tel *metadata.TelemetryBuilder) backend {
 	q := resolveQuotas(c, backendDefault)
 	if !q.any() {
 		return b
 	}
-	qs := &quotaStore{backend: b, q: q, logger: set.Logger, runs: map[string]*runUsage{}}
-	if set.MeterProvider != nil {
-		if tel, err := newTelemetry(set.MeterProvider); err == nil {
-			qs.dropped = tel.dropped
-		}
-	}
-	return qs
+	return &quotaStore{backend: b, q: q, logger: logger, dropped: tel.ExporterMlflowDropped, runs: map[string]*runUsage{}}
 }
 
 // quotaStore counts what each run received and filters log-batch calls so

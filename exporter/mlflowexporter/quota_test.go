@@ -7,7 +7,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/component/componenttest"
+	"go.uber.org/zap"
 
 	"github.com/otelcol-mlflow/otelcol-mlflow/internal/mlflow"
 	"github.com/otelcol-mlflow/otelcol-mlflow/internal/mlflow/restclient"
@@ -24,7 +24,7 @@ func quotaFixture(t *testing.T, q runQuotas) (*mlflowtest.Server, *quotaStore, s
 	}))
 	c, err := restclient.New(restclient.Config{TrackingURI: srv.URL(), Token: "p"})
 	require.NoError(t, err)
-	qs := withQuotas(c, RunQuotasConfig{}, q, componenttest.NewNopTelemetrySettings()).(*quotaStore)
+	qs := withQuotas(c, RunQuotasConfig{}, q, zap.NewNop(), nopTelemetry(t)).(*quotaStore)
 	t.Cleanup(func() { _ = qs.Close() })
 	exp, err := mlflow.GetOrCreateExperiment(context.Background(), qs, "/Shared/q", nil)
 	require.NoError(t, err)
@@ -124,7 +124,7 @@ func TestQuotaParamsAndTags(t *testing.T) {
 	// A new process (restart) learns params and tags from the run itself.
 	c, err := restclient.New(restclient.Config{TrackingURI: srv.URL(), Token: "p"})
 	require.NoError(t, err)
-	fresh := withQuotas(c, RunQuotasConfig{}, runQuotas{params: 3, tags: 5}, componenttest.NewNopTelemetrySettings()).(*quotaStore)
+	fresh := withQuotas(c, RunQuotasConfig{}, runQuotas{params: 3, tags: 5}, zap.NewNop(), nopTelemetry(t)).(*quotaStore)
 	defer fresh.Close()
 	require.NoError(t, fresh.LogBatch(ctx, run, mlflow.Batch{Params: []mlflow.Param{{Key: "p9", Value: "v"}}, Tags: []mlflow.Tag{{Key: "t9", Value: "v"}}}))
 	assert.Zero(t, srv.DatabricksThrottled(""))
@@ -136,8 +136,8 @@ func TestQuotaNoneConfigured(t *testing.T) {
 	c, err := restclient.New(restclient.Config{TrackingURI: srv.URL()})
 	require.NoError(t, err)
 	defer c.Close()
-	b := withQuotas(c, RunQuotasConfig{}, runQuotas{}, componenttest.NewNopTelemetrySettings())
+	b := withQuotas(c, RunQuotasConfig{}, runQuotas{}, zap.NewNop(), nopTelemetry(t))
 	assert.Same(t, backend(c), b)
-	b = withQuotas(c, RunQuotasConfig{MetricSteps: -1, Params: -1, Tags: -1}, runQuotas{metricSteps: 5, params: 5, tags: 5}, componenttest.NewNopTelemetrySettings())
+	b = withQuotas(c, RunQuotasConfig{MetricSteps: -1, Params: -1, Tags: -1}, runQuotas{metricSteps: 5, params: 5, tags: 5}, zap.NewNop(), nopTelemetry(t))
 	assert.Same(t, backend(c), b, "negative lifts every quota")
 }

@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/configtls"
 
+	"github.com/otelcol-mlflow/otelcol-mlflow/exporter/mlflowexporter/internal/metadata"
 	"github.com/otelcol-mlflow/otelcol-mlflow/internal/databricks"
 	"github.com/otelcol-mlflow/otelcol-mlflow/internal/mlflow"
 	"github.com/otelcol-mlflow/otelcol-mlflow/internal/mlflow/filestore"
@@ -38,13 +39,13 @@ func resolveTrackingURI(configured string, getenv func(string) string) string {
 
 // openBackend opens the store the tracking URI names. kind describes it for
 // logs, without credentials.
-func openBackend(ctx context.Context, cfg *Config, host component.Host, set component.TelemetrySettings, getenv func(string) string) (b backend, kind string, err error) {
+func openBackend(ctx context.Context, cfg *Config, host component.Host, set component.TelemetrySettings, tel *metadata.TelemetryBuilder, getenv func(string) string) (b backend, kind string, err error) {
 	uri := resolveTrackingURI(cfg.TrackingURI, getenv)
 	if err := validateTrackingURI(uri); err != nil {
 		return nil, "", err
 	}
 	if databricks.IsURI(uri) {
-		return openDatabricks(ctx, cfg, uri, host, set, getenv)
+		return openDatabricks(ctx, cfg, uri, host, set, tel, getenv)
 	}
 	if filestore.IsFileURI(uri) {
 		fs, err := filestore.Open(uri)
@@ -85,13 +86,13 @@ func openBackend(ctx context.Context, cfg *Config, host component.Host, set comp
 	if err != nil {
 		return nil, "", fmt.Errorf("tracking server %q: %w", mlflow.RedactURI(uri), err)
 	}
-	return withQuotas(client, cfg.RunQuotas, runQuotas{}, set), "tracking server " + mlflow.RedactURI(uri), nil
+	return withQuotas(client, cfg.RunQuotas, runQuotas{}, set.Logger, tel), "tracking server " + mlflow.RedactURI(uri), nil
 }
 
 // openDatabricks resolves the workspace and its credentials, and builds a
 // REST client with the workspace's rate limits, experiment path rules and
 // per-run quotas.
-func openDatabricks(ctx context.Context, cfg *Config, uri string, host component.Host, set component.TelemetrySettings, getenv func(string) string) (backend, string, error) {
+func openDatabricks(ctx context.Context, cfg *Config, uri string, host component.Host, set component.TelemetrySettings, tel *metadata.TelemetryBuilder, getenv func(string) string) (backend, string, error) {
 	uriProfile, _, err := databricks.ProfileFromURI(uri)
 	if err != nil {
 		return nil, "", err
@@ -146,7 +147,7 @@ func openDatabricks(ctx context.Context, cfg *Config, uri string, host component
 	}
 	store := &databricks.PathStore{Store: client, Base: d.ExperimentBase}
 	quotas := runQuotas{metricSteps: databricks.QuotaMetricSteps, params: databricks.QuotaParams, tags: databricks.QuotaTags}
-	return withQuotas(store, cfg.RunQuotas, quotas, set), "Databricks workspace " + ws.Describe(), nil
+	return withQuotas(store, cfg.RunQuotas, quotas, set.Logger, tel), "Databricks workspace " + ws.Describe(), nil
 }
 
 // backendID names b as the tracking API names its own store (see

@@ -195,7 +195,7 @@ func (e *mlflowExporter) writeSystem(ctx context.Context, r *runs.Run, snap *sys
 	}
 	batch, pst := r.Prepare(points, nil, tags)
 	if pst.Duplicates > 0 {
-		e.tel.duplicates.Add(ctx, int64(pst.Duplicates))
+		e.tel.ExporterMlflowDuplicatePoints.Add(ctx, int64(pst.Duplicates))
 	}
 	if err := e.write(ctx, r, batch); err != nil {
 		if errors.Is(err, mlflow.ErrRunGone) {

@@ -1,5 +1,6 @@
-// Package metadata holds what mdatagen would generate for the exporter
-// (mdatagen is not served by this project's module proxy).
+// Package metadata holds what mdatagen would generate for the exporter from
+// ../../metadata.yaml (mdatagen is not served by this project's module
+// proxy; metadata_test.go keeps the two in step).
 package metadata
 
 import "go.opentelemetry.io/collector/component"
