@@ -187,16 +187,7 @@ func (s *Store) CreateExperiment(ctx context.Context, name string, tags []mlflow
 		if _, _, err := s.experimentDir(id); !mlflow.IsNotFound(err) {
 			continue // taken (or unreadable): draw another id
 		}
-		now := s.nowMillis()
-		meta := &experimentMeta{
-			ArtifactLocation: s.artifactRoot + "/" + id,
-			CreationTime:     int64p(now),
-			ExperimentID:     id,
-			LastUpdateTime:   int64p(now),
-			LifecycleStage:   mlflow.LifecycleActive,
-			Name:             name,
-		}
-		err := s.createExperimentDir(id, meta, tags)
+		err := s.createExperimentDir(s.newExperimentMeta(id, name), tags)
 		if errors.Is(err, fs.ErrExist) {
 			continue
 		}
@@ -208,20 +199,31 @@ func (s *Store) CreateExperiment(ctx context.Context, name string, tags []mlflow
 	return "", fmt.Errorf("create experiment %q: no free experiment id after 5 attempts", name)
 }
 
+// newExperimentMeta is the meta.yaml of a new active experiment, created
+// now, its artifacts under the store's root.
+func (s *Store) newExperimentMeta(id, name string) *experimentMeta {
+	now := s.nowMillis()
+	return &experimentMeta{
+		ArtifactLocation: s.artifactRoot + "/" + id,
+		CreationTime:     int64p(now),
+		ExperimentID:     id,
+		LastUpdateTime:   int64p(now),
+		LifecycleStage:   mlflow.LifecycleActive,
+		Name:             name,
+	}
+}
+
 // createExperimentDir makes <root>/<id> with its tags, then meta.yaml last:
 // until meta.yaml exists readers do not see the experiment, so a crash
 // midway leaves no half experiment behind.
-func (s *Store) createExperimentDir(id string, meta *experimentMeta, tags []mlflow.Tag) error {
-	dir := filepath.Join(s.root, id)
+func (s *Store) createExperimentDir(meta *experimentMeta, tags []mlflow.Tag) error {
+	dir := filepath.Join(s.root, meta.ExperimentID)
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		return err
 	}
 	for _, t := range tags {
-		if err := writeFileAtomic(dir, filepath.Join(dir, tagsDir, filepath.FromSlash(t.Key)), []byte(t.Value), false); err != nil {
-			if isPathConflict(err) {
-				return invalidParam("Tag key %q cannot be stored: its path collides with another tag key's or is too long", t.Key)
-			}
-			return fmt.Errorf("write experiment tag %q: %w", t.Key, err)
+		if err := writeTag(dir, t); err != nil {
+			return err
 		}
 	}
 	return writeMeta(dir, meta.mapping())
@@ -249,11 +251,7 @@ func (s *Store) DeleteExperiment(ctx context.Context, id string) error {
 	if deleted {
 		return notFound("Could not find experiment with ID %s", id)
 	}
-	now := s.nowMillis()
-	if err := s.setRunsLifecycle(dir, id, mlflow.LifecycleActive, mlflow.LifecycleDeleted, deletedTime{present: true, value: int64p(now)}); err != nil {
-		return fmt.Errorf("delete experiment %s: %w", id, err)
-	}
-	if err := s.setExperimentLifecycle(dir, mlflow.LifecycleDeleted, now); err != nil {
+	if err := s.setLifecycle(dir, id, mlflow.LifecycleActive, mlflow.LifecycleDeleted); err != nil {
 		return fmt.Errorf("delete experiment %s: %w", id, err)
 	}
 	s.forgetRunsUnder(dir)
@@ -289,30 +287,24 @@ func (s *Store) RestoreExperiment(ctx context.Context, id string) error {
 	if err := os.Rename(src, dst); err != nil {
 		return fmt.Errorf("restore experiment %s: %w", id, err)
 	}
-	now := s.nowMillis()
-	if err := s.setRunsLifecycle(dst, id, mlflow.LifecycleDeleted, mlflow.LifecycleActive, deletedTime{}); err != nil {
-		return fmt.Errorf("restore experiment %s: %w", id, err)
-	}
-	if err := s.setExperimentLifecycle(dst, mlflow.LifecycleActive, now); err != nil {
+	if err := s.setLifecycle(dst, id, mlflow.LifecycleDeleted, mlflow.LifecycleActive); err != nil {
 		return fmt.Errorf("restore experiment %s: %w", id, err)
 	}
 	return nil
 }
 
-func (s *Store) setExperimentLifecycle(dir, stage string, now int64) error {
-	meta, err := readExperimentMeta(dir)
-	if err != nil {
-		return err
+// setLifecycle moves the runs of the experiment in dir that are in stage
+// from to stage to, then the experiment itself, as MLflow's
+// delete_experiment and restore_experiment do. Runs being deleted get the
+// current time as deleted_time; the others drop the field. Callers hold
+// s.layout for writing, which excludes run writers.
+func (s *Store) setLifecycle(dir, id, from, to string) error {
+	now := s.nowMillis()
+	deleted := deletedTime{}
+	if to == mlflow.LifecycleDeleted {
+		deleted = deletedTime{present: true, value: int64p(now)}
 	}
-	meta.LifecycleStage = stage
-	meta.LastUpdateTime = int64p(now)
-	return writeMeta(dir, meta.mapping())
-}
-
-// setRunsLifecycle rewrites every run of the experiment in stage from to
-// stage to. Callers hold s.layout for writing, which excludes run writers.
-func (s *Store) setRunsLifecycle(expDir, expID, from, to string, deleted deletedTime) error {
-	runs, err := listRunMetas(expDir, expID)
+	runs, err := listRunMetas(dir, id)
 	if err != nil {
 		return err
 	}
@@ -321,10 +313,15 @@ func (s *Store) setRunsLifecycle(expDir, expID, from, to string, deleted deleted
 			continue
 		}
 		r.meta.LifecycleStage = to
-		r.meta.Deleted = deleted
-		if err := writeMeta(r.dir, r.meta.mapping()); err != nil {
+		if err := rewriteRunMeta(r, deleted); err != nil {
 			return fmt.Errorf("run %s: %w", r.meta.RunID, err)
 		}
 	}
-	return nil
+	meta, err := readExperimentMeta(dir)
+	if err != nil {
+		return err
+	}
+	meta.LifecycleStage = to
+	meta.LastUpdateTime = int64p(now)
+	return writeMeta(dir, meta.mapping())
 }

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"unicode/utf8"
 
 	"github.com/otelcol-mlflow/otelcol-mlflow/internal/mlflow"
@@ -57,24 +56,10 @@ func listRunMetas(expDir, expID string) ([]runLoc, error) {
 	return out, nil
 }
 
-func (s *Store) runLock(runID string) *sync.Mutex {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	l, ok := s.runLocks[runID]
-	if !ok {
-		l = new(sync.Mutex)
-		s.runLocks[runID] = l
-	}
-	return l
-}
-
 // findRun locates a run in any experiment, active or deleted. Callers hold
 // s.layout.
 func (s *Store) findRun(runID string) (runLoc, error) {
-	s.mu.Lock()
-	cached, ok := s.runDirs[runID]
-	s.mu.Unlock()
-	if ok {
+	if cached, ok := s.cachedRunDir(runID); ok {
 		if loc, err := s.loadRun(cached, runID); err == nil {
 			return loc, nil
 		}
@@ -91,9 +76,7 @@ func (s *Store) findRun(runID string) (runLoc, error) {
 		if err != nil {
 			return runLoc{}, err
 		}
-		s.mu.Lock()
-		s.runDirs[runID] = exp.dir
-		s.mu.Unlock()
+		s.rememberRun(runID, exp.dir)
 		return loc, nil
 	}
 	return runLoc{}, notFound("Run '%s' not found", runID)
@@ -204,16 +187,13 @@ func (s *Store) CreateRun(ctx context.Context, req mlflow.CreateRunRequest) (*ml
 			UserID:         req.UserID,
 			Deleted:        deletedTime{present: true},
 		}
-		lock := s.runLock(runID)
-		lock.Lock()
+		unlock := s.lockRun(runID)
 		err := s.populateRun(runDir, meta, tags)
-		lock.Unlock()
+		unlock()
 		if err != nil {
 			return nil, fmt.Errorf("create run %s: %w", runID, err)
 		}
-		s.mu.Lock()
-		s.runDirs[runID] = expDir
-		s.mu.Unlock()
+		s.rememberRun(runID, expDir)
 		return s.readRun(runLoc{dir: runDir, meta: meta}, true)
 	}
 	return nil, errors.New("create run: no free run id after 5 attempts")
@@ -256,13 +236,12 @@ func (s *Store) GetRun(ctx context.Context, runID string) (*mlflow.Run, error) {
 	if err := validateRunID(runID); err != nil {
 		return nil, err
 	}
-	s.layout.RLock()
-	defer s.layout.RUnlock()
-	loc, err := s.findRun(runID)
-	if err != nil {
-		return nil, err
-	}
-	return s.readRun(loc, true)
+	var run *mlflow.Run
+	err := s.withRun(runID, shared, func(loc runLoc) (err error) {
+		run, err = s.readRun(loc, true)
+		return err
+	})
+	return run, err
 }
 
 func (s *Store) readRun(loc runLoc, withMetrics bool) (*mlflow.Run, error) {
@@ -361,22 +340,20 @@ func (s *Store) UpdateRun(ctx context.Context, req mlflow.UpdateRunRequest) (*ml
 	if n := utf8.RuneCountInString(req.RunName); n > mlflow.MaxTagValueLength {
 		return nil, invalidParam("Run name is %d characters, limit %d", n, mlflow.MaxTagValueLength)
 	}
-	s.layout.RLock()
-	defer s.layout.RUnlock()
-	lock := s.runLock(req.RunID)
-	lock.Lock()
-	defer lock.Unlock()
-	loc, err := s.findRun(req.RunID)
+	var info mlflow.RunInfo
+	err := s.withRun(req.RunID, exclusive, func(loc runLoc) error {
+		if err := checkActive(loc); err != nil {
+			return err
+		}
+		if err := s.updateRunMeta(loc, req); err != nil {
+			return fmt.Errorf("update run %s: %w", req.RunID, err)
+		}
+		info = loc.meta.info()
+		return nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	if err := checkActive(loc); err != nil {
-		return nil, err
-	}
-	if err := s.updateRunMeta(loc, req); err != nil {
-		return nil, fmt.Errorf("update run %s: %w", req.RunID, err)
-	}
-	info := loc.meta.info()
 	return &info, nil
 }
 
@@ -396,7 +373,13 @@ func (s *Store) updateRunMeta(loc runLoc, req mlflow.UpdateRunRequest) error {
 			return err
 		}
 	}
-	loc.meta.Deleted = deletedTime{}
+	return rewriteRunMeta(loc, deletedTime{})
+}
+
+// rewriteRunMeta persists loc.meta, with deleted as its deleted_time.
+// Callers hold the run lock, or s.layout for writing.
+func rewriteRunMeta(loc runLoc, deleted deletedTime) error {
+	loc.meta.Deleted = deleted
 	return writeMeta(loc.dir, loc.meta.mapping())
 }
 
@@ -409,21 +392,13 @@ func (s *Store) DeleteRun(ctx context.Context, runID string) error {
 	if err := validateRunID(runID); err != nil {
 		return err
 	}
-	s.layout.RLock()
-	defer s.layout.RUnlock()
-	lock := s.runLock(runID)
-	lock.Lock()
-	defer lock.Unlock()
-	loc, err := s.findRun(runID)
-	if err != nil {
-		return err
-	}
-	loc.meta.LifecycleStage = mlflow.LifecycleDeleted
-	loc.meta.Deleted = deletedTime{present: true, value: int64p(s.nowMillis())}
-	if err := writeMeta(loc.dir, loc.meta.mapping()); err != nil {
-		return fmt.Errorf("delete run %s: %w", runID, err)
-	}
-	return nil
+	return s.withRun(runID, exclusive, func(loc runLoc) error {
+		loc.meta.LifecycleStage = mlflow.LifecycleDeleted
+		if err := rewriteRunMeta(loc, deletedTime{present: true, value: int64p(s.nowMillis())}); err != nil {
+			return fmt.Errorf("delete run %s: %w", runID, err)
+		}
+		return nil
+	})
 }
 
 func validateBatch(b mlflow.Batch) error {
@@ -504,15 +479,13 @@ func (s *Store) LogBatch(ctx context.Context, runID string, b mlflow.Batch) erro
 	if err := validateBatch(b); err != nil {
 		return err
 	}
-	s.layout.RLock()
-	defer s.layout.RUnlock()
-	lock := s.runLock(runID)
-	lock.Lock()
-	defer lock.Unlock()
-	loc, err := s.findRun(runID)
-	if err != nil {
-		return err
-	}
+	return s.withRun(runID, exclusive, func(loc runLoc) error {
+		return s.writeBatch(loc, runID, b)
+	})
+}
+
+// writeBatch is LogBatch once the run is found. Callers hold the run lock.
+func (s *Store) writeBatch(loc runLoc, runID string, b mlflow.Batch) error {
 	if err := checkActive(loc); err != nil {
 		return err
 	}
@@ -664,16 +637,15 @@ func (s *Store) GetMetricHistory(ctx context.Context, runID, key string) ([]mlfl
 	if err := mlflow.ValidateKey(key); err != nil {
 		return nil, invalidParam("Invalid metric name: %v", err)
 	}
-	s.layout.RLock()
-	defer s.layout.RUnlock()
-	loc, err := s.findRun(runID)
-	if err != nil {
-		return nil, err
-	}
-	hist, err := readMetricFile(filepath.Join(loc.dir, metricsDir, filepath.FromSlash(key)), key)
-	if errors.Is(err, fs.ErrNotExist) || isPathConflict(err) {
-		return nil, nil
-	}
+	var hist []mlflow.Metric
+	err := s.withRun(runID, shared, func(loc runLoc) (err error) {
+		hist, err = readMetricFile(filepath.Join(loc.dir, metricsDir, filepath.FromSlash(key)), key)
+		if errors.Is(err, fs.ErrNotExist) || isPathConflict(err) {
+			hist = nil
+			return nil
+		}
+		return err
+	})
 	return hist, err
 }
 

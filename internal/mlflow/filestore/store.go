@@ -116,16 +116,7 @@ func Open(uri string, opts ...Option) (*Store, error) {
 		}
 	}
 	if _, _, err := s.experimentDir(defaultExperimentID); mlflow.IsNotFound(err) {
-		now := s.nowMillis()
-		meta := &experimentMeta{
-			ArtifactLocation: s.artifactRoot + "/" + defaultExperimentID,
-			CreationTime:     int64p(now),
-			ExperimentID:     defaultExperimentID,
-			LastUpdateTime:   int64p(now),
-			LifecycleStage:   mlflow.LifecycleActive,
-			Name:             mlflow.DefaultExperimentName,
-		}
-		if err := s.createExperimentDir(defaultExperimentID, meta, nil); err != nil {
+		if err := s.createExperimentDir(s.newExperimentMeta(defaultExperimentID, mlflow.DefaultExperimentName), nil); err != nil {
 			return nil, fmt.Errorf("create default experiment: %w", err)
 		}
 	} else if err != nil {
@@ -181,6 +172,67 @@ func validateTags(tags []mlflow.Tag) error {
 }
 
 // experimentDir finds the directory of experiment id, active (root) or
+
+// Locking. Every operation holds s.layout: for writing while an experiment
+// directory moves between the root and .trash, for reading otherwise, so a
+// path resolved under it stays valid. A run's writers also hold that run's
+// lock, one writer per run at a time. Readers take no run lock: a write
+// replaces files whole (temp file and rename) or appends whole lines.
+
+// runAccess says which locks withRun holds.
+type runAccess int
+
+const (
+	// shared holds s.layout for reading only: for readers of a run.
+	shared runAccess = iota
+	// exclusive also holds the run's lock: for writers of a run.
+	exclusive
+)
+
+// withRun finds runID, active or deleted, and calls fn with it while
+// holding the locks access asks for. Lookup errors are returned as they
+// are; whether the run must be active is for fn to check.
+func (s *Store) withRun(runID string, access runAccess, fn func(loc runLoc) error) error {
+	s.layout.RLock()
+	defer s.layout.RUnlock()
+	if access == exclusive {
+		unlock := s.lockRun(runID)
+		defer unlock()
+	}
+	loc, err := s.findRun(runID)
+	if err != nil {
+		return err
+	}
+	return fn(loc)
+}
+
+// lockRun takes runID's lock and returns its release. Callers hold s.layout.
+func (s *Store) lockRun(runID string) (unlock func()) {
+	s.mu.Lock()
+	l, ok := s.runLocks[runID]
+	if !ok {
+		l = new(sync.Mutex)
+		s.runLocks[runID] = l
+	}
+	s.mu.Unlock()
+	l.Lock()
+	return l.Unlock
+}
+
+// cachedRunDir is the experiment directory runID was last found in.
+func (s *Store) cachedRunDir(runID string) (expDir string, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	expDir, ok = s.runDirs[runID]
+	return expDir, ok
+}
+
+// rememberRun caches the experiment directory of runID for findRun.
+func (s *Store) rememberRun(runID, expDir string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.runDirs[runID] = expDir
+}
 
 // forgetRunsUnder drops cached locations and descriptors of runs below dir,
 // which is about to move.
