@@ -351,7 +351,7 @@ func (r *Run) createLoggedModel(ctx context.Context, name string) (*restclient.L
 		return err
 	})
 	switch {
-	case restclient.IsEndpointMissing(err):
+	case mlflow.IsEndpointMissing(err):
 		return nil, nil
 	case err != nil:
 		return nil, fmt.Errorf("tracking: log model %q: %w", name, err)

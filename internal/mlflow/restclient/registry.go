@@ -151,7 +151,7 @@ func (c *Client) GetModelVersion(ctx context.Context, name, version string) (*Mo
 
 // MLflow 3 logged models (mlflow/protos/service.proto: CreateLoggedModel,
 // GetLoggedModel, FinalizeLoggedModel, LogOutputs). Servers before 3.0 answer
-// these paths with a 404 HTML page; IsEndpointMissing recognises that answer
+// these paths with a 404 HTML page; mlflow.IsEndpointMissing recognises that answer
 // so callers can fall back to the MLflow 2 way of logging a model.
 
 // Logged model statuses (enum LoggedModelStatus).
@@ -219,8 +219,6 @@ func (w *wireLoggedModel) toModel() *LoggedModel {
 	return m
 }
 
-// IsEndpointMissing is mlflow.IsEndpointMissing, for callers of this package.
-var IsEndpointMissing = mlflow.IsEndpointMissing
 
 // send calls an RPC whose method and path the caller chooses (PATCH and the
 // path-parameter RPCs of logged models).
@@ -239,7 +237,7 @@ func (c *Client) send(ctx context.Context, method, rpcPath, rpcName string, in, 
 
 // CreateLoggedModel creates an MLflow 3 logged model in status
 // LOGGED_MODEL_PENDING. A server before MLflow 3 fails with an error for
-// which IsEndpointMissing is true.
+// which mlflow.IsEndpointMissing is true.
 func (c *Client) CreateLoggedModel(ctx context.Context, r CreateLoggedModelRequest) (*LoggedModel, error) {
 	params := make([]wireKV, 0, len(r.Params))
 	for _, p := range r.Params {
