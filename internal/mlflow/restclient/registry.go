@@ -219,7 +219,6 @@ func (w *wireLoggedModel) toModel() *LoggedModel {
 	return m
 }
 
-
 // send calls an RPC whose method and path the caller chooses (PATCH and the
 // path-parameter RPCs of logged models).
 func (c *Client) send(ctx context.Context, method, rpcPath, rpcName string, in, out any) error {
