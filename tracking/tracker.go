@@ -474,11 +474,7 @@ func retry(ctx context.Context, fn func() error) error {
 		if err = fn(); err == nil || !retryable(err) || attempt == 4 {
 			return err
 		}
-		d := wait
-		var apiErr *mlflow.APIError
-		if errors.As(err, &apiErr) && apiErr.RetryAfter > d {
-			d = min(apiErr.RetryAfter, 30*time.Second)
-		}
+		d := max(wait, min(mlflow.RetryAfter(err), 30*time.Second))
 		timer := time.NewTimer(d)
 		select {
 		case <-ctx.Done():
