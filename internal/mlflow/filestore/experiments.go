@@ -32,9 +32,8 @@ func (s *Store) experimentDir(id string) (dir string, deleted bool, err error) {
 }
 
 type expLoc struct {
-	id      string
-	dir     string
-	deleted bool
+	id  string
+	dir string
 }
 
 // experimentLocs lists experiment directories, active first, as MLflow's
@@ -59,7 +58,7 @@ func (s *Store) experimentLocs() ([]expLoc, error) {
 			if _, err := os.Stat(filepath.Join(dir, metaFile)); err != nil {
 				continue
 			}
-			out = append(out, expLoc{id: name, dir: dir, deleted: parent.deleted})
+			out = append(out, expLoc{id: name, dir: dir})
 		}
 	}
 	return out, nil
@@ -161,8 +160,8 @@ func (s *Store) CreateExperiment(ctx context.Context, name string, tags []mlflow
 	if err := validateTags(tags); err != nil {
 		return "", err
 	}
-	if k, prefix, ok := pathConflict(tagKeySet(tags)); ok {
-		return "", invalidParam("tag keys %q and %q cannot both be stored: the first is a folder of the second", prefix, k)
+	if err := checkKeyFolders("tag", tagKeySet(tags)); err != nil {
+		return "", err
 	}
 	s.layout.RLock()
 	defer s.layout.RUnlock()

@@ -139,3 +139,7 @@ func TestIDGenerators(t *testing.T) {
 	b = [16]byte{15: 42}
 	assert.Equal(t, "42", experimentIDFrom(b, func() int { return 9 }))
 }
+
+// pyFloatRepr formats v as Python's repr(float) (and so str(float), which
+// MLflow's f"{metric.value}" uses).
+func pyFloatRepr(v float64) string { return string(appendPyFloat(nil, v)) }

@@ -270,9 +270,3 @@ func (c *fdCache) closeAll() error {
 	}
 	return errors.Join(errs...)
 }
-
-func (c *fdCache) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.lru.Len()
-}

@@ -102,3 +102,10 @@ func requireCode(t testing.TB, err error, code string) {
 	require.ErrorAs(t, err, &apiErr, "error %v", err)
 	require.Equal(t, code, apiErr.Code, "error %v", err)
 }
+
+// len is the number of cached descriptors.
+func (c *fdCache) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lru.Len()
+}

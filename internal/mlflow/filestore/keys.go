@@ -2,10 +2,12 @@ package filestore
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 
 	"github.com/otelcol-mlflow/otelcol-mlflow/internal/mlflow"
 )
@@ -68,16 +70,36 @@ func tagKeySet(tags []mlflow.Tag) map[string]bool {
 	return set
 }
 
-// pathConflict finds two keys where one is a path prefix of the other ("a"
-// and "a/b"): the file store cannot hold both, as "a" would be a file and a
-// folder at once.
-func pathConflict(keys map[string]bool) (key, prefix string, found bool) {
+// checkKeyFolders fails when one key is a path prefix of another ("a" and
+// "a/b"): the file store cannot hold both, as "a" would be a file and a
+// folder at once. kind names the keys in the message.
+func checkKeyFolders(kind string, keys map[string]bool) error {
 	for k := range keys {
 		for i := 0; i < len(k); i++ {
 			if k[i] == '/' && keys[k[:i]] {
-				return k, k[:i], true
+				return invalidParam("%s keys %q and %q cannot both be stored: the first is a folder of the second", kind, k[:i], k)
 			}
 		}
 	}
-	return "", "", false
+	return nil
+}
+
+// keyPathError is the error for a key whose file path collides with another
+// key's or is too long (see isPathConflict); kind is "Tag", "Param" or
+// "Metric".
+func keyPathError(kind, key string) error {
+	return invalidParam("%s key %q cannot be stored: its path collides with another %s key's or is too long", kind, key, strings.ToLower(kind))
+}
+
+// writeTag writes tag t of the run or experiment in dir: tags/<key>,
+// replaced atomically through a temp file in dir.
+func writeTag(dir string, t mlflow.Tag) error {
+	err := writeFileAtomic(dir, filepath.Join(dir, tagsDir, filepath.FromSlash(t.Key)), []byte(t.Value), false)
+	if isPathConflict(err) {
+		return keyPathError("Tag", t.Key)
+	}
+	if err != nil {
+		return fmt.Errorf("write tag %q: %w", t.Key, err)
+	}
+	return nil
 }

@@ -11,10 +11,6 @@ import (
 	"github.com/otelcol-mlflow/otelcol-mlflow/internal/mlflow"
 )
 
-// pyFloatRepr formats v as Python's repr(float) (and so str(float), which
-// MLflow's f"{metric.value}" uses).
-func pyFloatRepr(v float64) string { return string(appendPyFloat(nil, v)) }
-
 // appendPyFloat appends Python's repr of v: the shortest round-tripping
 // digits, fixed notation for decimal exponents in [-4, 16) and always with a
 // fractional part, scientific otherwise with a sign and at least two exponent

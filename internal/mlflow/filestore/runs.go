@@ -118,8 +118,8 @@ func (s *Store) CreateRun(ctx context.Context, req mlflow.CreateRunRequest) (*ml
 	if err := validateTags(req.Tags); err != nil {
 		return nil, err
 	}
-	if k, prefix, ok := pathConflict(tagKeySet(req.Tags)); ok {
-		return nil, invalidParam("tag keys %q and %q cannot both be stored: the first is a folder of the second", prefix, k)
+	if err := checkKeyFolders("tag", tagKeySet(req.Tags)); err != nil {
+		return nil, err
 	}
 	tags := append([]mlflow.Tag(nil), req.Tags...)
 	tagName, hasTagName := "", false
@@ -214,17 +214,6 @@ func (s *Store) populateRun(runDir string, meta *runMeta, tags []mlflow.Tag) err
 		}
 	}
 	return writeMeta(runDir, meta.mapping())
-}
-
-func writeTag(runDir string, t mlflow.Tag) error {
-	err := writeFileAtomic(runDir, filepath.Join(runDir, tagsDir, filepath.FromSlash(t.Key)), []byte(t.Value), false)
-	if isPathConflict(err) {
-		return invalidParam("Tag key %q cannot be stored: its path collides with another tag key's or is too long", t.Key)
-	}
-	if err != nil {
-		return fmt.Errorf("write tag %q: %w", t.Key, err)
-	}
-	return nil
 }
 
 // GetRun returns the run, active or deleted, with the latest value of each
@@ -455,8 +444,8 @@ func validateBatch(b mlflow.Batch) error {
 		tagKeys[t.Key] = true
 	}
 	for kind, keys := range map[string]map[string]bool{"metric": validKeys, "param": paramKeys, "tag": tagKeys} {
-		if k, prefix, ok := pathConflict(keys); ok {
-			return invalidParam("%s keys %q and %q cannot both be stored: the first is a folder of the second", kind, prefix, k)
+		if err := checkKeyFolders(kind, keys); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -532,7 +521,7 @@ func checkParam(runDir, runID string, p mlflow.Param) error {
 	case errors.Is(err, fs.ErrNotExist):
 		return nil
 	case isPathConflict(err):
-		return invalidParam("Param key %q cannot be stored: its path collides with another param key's or is too long", p.Key)
+		return keyPathError("Param", p.Key)
 	case err != nil:
 		return fmt.Errorf("read param %q: %w", p.Key, err)
 	case string(cur) != p.Value:
@@ -546,7 +535,7 @@ func checkParam(runDir, runID string, p mlflow.Param) error {
 func writeParam(runDir, runID string, p mlflow.Param) error {
 	created, err := createWithContent(runDir, paramPath(runDir, p.Key), []byte(p.Value), true)
 	if isPathConflict(err) {
-		return invalidParam("Param key %q cannot be stored: its path collides with another param key's or is too long", p.Key)
+		return keyPathError("Param", p.Key)
 	}
 	if err != nil {
 		return fmt.Errorf("write param %q: %w", p.Key, err)
@@ -584,7 +573,7 @@ func (s *Store) appendMetrics(runDir string, metrics []mlflow.Metric) error {
 	for _, key := range order {
 		if err := s.appendFile(runDir, filepath.Join(runDir, metricsDir, filepath.FromSlash(key)), lines[key]); err != nil {
 			if isPathConflict(err) {
-				return invalidParam("Metric key %q cannot be stored: its path collides with another metric key's or is too long", key)
+				return keyPathError("Metric", key)
 			}
 			return fmt.Errorf("append metric %q: %w", key, err)
 		}
