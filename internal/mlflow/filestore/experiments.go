@@ -12,6 +12,7 @@ import (
 	"github.com/otelcol-mlflow/otelcol-mlflow/internal/mlflow"
 )
 
+// experimentDir finds the directory of experiment id, active (root) or
 // deleted (.trash). Callers hold s.layout.
 func (s *Store) experimentDir(id string) (dir string, deleted bool, err error) {
 	if id != modelsDir {

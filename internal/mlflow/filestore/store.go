@@ -89,9 +89,8 @@ func WithMaxOpenFiles(n int) Option {
 	}
 }
 
-// IsFileURI reports whether a tracking URI selects the file store: a file:
-// URI or a plain path without a scheme, as MLflow decides from
-
+// Open opens the file store at uri (file:./mlruns, file:///abs/path or a
+// plain path), creating the root, the Default experiment "0", .trash and
 // models when absent, as MLflow's FileStore and registry store do.
 func Open(uri string, opts ...Option) (*Store, error) {
 	root, err := rootFromURI(uri)
@@ -170,8 +169,6 @@ func validateTags(tags []mlflow.Tag) error {
 	}
 	return nil
 }
-
-// experimentDir finds the directory of experiment id, active (root) or
 
 // Locking. Every operation holds s.layout: for writing while an experiment
 // directory moves between the root and .trash, for reading otherwise, so a

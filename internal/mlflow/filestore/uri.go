@@ -10,6 +10,8 @@ import (
 	"github.com/otelcol-mlflow/otelcol-mlflow/internal/mlflow"
 )
 
+// IsFileURI reports whether a tracking URI selects the file store: a file:
+// URI or a plain path without a scheme, as MLflow decides from
 // urlparse(uri).scheme.
 func IsFileURI(uri string) bool {
 	if uri == "" {
@@ -91,9 +93,6 @@ func fileURI(abs string) string {
 	}
 	return b.String()
 }
-
-// Open opens the file store at uri (file:./mlruns, file:///abs/path or a
-// plain path), creating the root, the Default experiment "0", .trash and
 
 // artifactDir resolves the local directory of run's artifact root. The URI
 // in run is trusted only when it is a local file URI; otherwise the run is
