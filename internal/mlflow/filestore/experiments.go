@@ -204,7 +204,7 @@ func (s *Store) CreateExperiment(ctx context.Context, name string, tags []mlflow
 func (s *Store) newExperimentMeta(id, name string) *experimentMeta {
 	now := s.nowMillis()
 	return &experimentMeta{
-		ArtifactLocation: s.artifactRoot + "/" + id,
+		ArtifactLocation: experimentArtifactLocation(s.artifactRoot, id),
 		CreationTime:     int64p(now),
 		ExperimentID:     id,
 		LastUpdateTime:   int64p(now),

@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"unicode/utf8"
 
 	"github.com/otelcol-mlflow/otelcol-mlflow/internal/mlflow"
@@ -177,7 +176,7 @@ func (s *Store) CreateRun(ctx context.Context, req mlflow.CreateRunRequest) (*ml
 			return nil, fmt.Errorf("create run: %w", err)
 		}
 		meta := &runMeta{
-			ArtifactURI:    strings.TrimRight(exp.ArtifactLocation, "/") + "/" + runID + "/" + artifactsDir,
+			ArtifactURI:    runArtifactURI(exp.ArtifactLocation, runID),
 			ExperimentID:   expID,
 			LifecycleStage: mlflow.LifecycleActive,
 			RunID:          runID,

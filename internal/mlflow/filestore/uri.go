@@ -94,6 +94,18 @@ func fileURI(abs string) string {
 	return b.String()
 }
 
+// experimentArtifactLocation is where a new experiment keeps its
+// artifacts: <store root URI>/<experiment id>.
+func experimentArtifactLocation(rootURI, expID string) string {
+	return rootURI + "/" + expID
+}
+
+// runArtifactURI is the artifact root of a new run: <experiment artifact
+// location>/<run id>/artifacts.
+func runArtifactURI(expLocation, runID string) string {
+	return strings.TrimRight(expLocation, "/") + "/" + runID + "/" + artifactsDir
+}
+
 // artifactDir resolves the local directory of run's artifact root. The URI
 // in run is trusted only when it is a local file URI; otherwise the run is
 // read back, so a RunInfo built by hand cannot aim writes elsewhere.
