@@ -225,7 +225,7 @@ func (s *Store) GetRun(ctx context.Context, runID string) (*mlflow.Run, error) {
 		return nil, err
 	}
 	var run *mlflow.Run
-	err := s.withRun(runID, shared, func(loc runLoc) (err error) {
+	err := s.withRun(runID, runReader, func(loc runLoc) (err error) {
 		run, err = s.readRun(loc, true)
 		return err
 	})
@@ -329,7 +329,7 @@ func (s *Store) UpdateRun(ctx context.Context, req mlflow.UpdateRunRequest) (*ml
 		return nil, invalidParam("Run name is %d characters, limit %d", n, mlflow.MaxTagValueLength)
 	}
 	var info mlflow.RunInfo
-	err := s.withRun(req.RunID, exclusive, func(loc runLoc) error {
+	err := s.withRun(req.RunID, runWriter, func(loc runLoc) error {
 		if err := checkActive(loc); err != nil {
 			return err
 		}
@@ -380,7 +380,7 @@ func (s *Store) DeleteRun(ctx context.Context, runID string) error {
 	if err := validateRunID(runID); err != nil {
 		return err
 	}
-	return s.withRun(runID, exclusive, func(loc runLoc) error {
+	return s.withRun(runID, runWriter, func(loc runLoc) error {
 		loc.meta.LifecycleStage = mlflow.LifecycleDeleted
 		if err := rewriteRunMeta(loc, deletedTime{present: true, value: int64p(s.nowMillis())}); err != nil {
 			return fmt.Errorf("delete run %s: %w", runID, err)
@@ -467,7 +467,7 @@ func (s *Store) LogBatch(ctx context.Context, runID string, b mlflow.Batch) erro
 	if err := validateBatch(b); err != nil {
 		return err
 	}
-	return s.withRun(runID, exclusive, func(loc runLoc) error {
+	return s.withRun(runID, runWriter, func(loc runLoc) error {
 		return s.writeBatch(loc, runID, b)
 	})
 }
@@ -626,7 +626,7 @@ func (s *Store) GetMetricHistory(ctx context.Context, runID, key string) ([]mlfl
 		return nil, invalidParam("Invalid metric name: %v", err)
 	}
 	var hist []mlflow.Metric
-	err := s.withRun(runID, shared, func(loc runLoc) (err error) {
+	err := s.withRun(runID, runReader, func(loc runLoc) (err error) {
 		hist, err = readMetricFile(filepath.Join(loc.dir, metricsDir, filepath.FromSlash(key)), key)
 		if errors.Is(err, fs.ErrNotExist) || isPathConflict(err) {
 			hist = nil

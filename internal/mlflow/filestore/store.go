@@ -170,20 +170,21 @@ func validateTags(tags []mlflow.Tag) error {
 	return nil
 }
 
-// Locking. Every operation holds s.layout: for writing while an experiment
-// directory moves between the root and .trash, for reading otherwise, so a
-// path resolved under it stays valid. A run's writers also hold that run's
-// lock, one writer per run at a time. Readers take no run lock: a write
-// replaces files whole (temp file and rename) or appends whole lines.
+// Locking. Experiment and run operations hold s.layout: for writing while
+// an experiment directory moves between the root and .trash, for reading
+// otherwise, so a path resolved under it stays valid. A run's writers also
+// hold that run's lock, one writer per run at a time. Readers take no run
+// lock; writers replace files whole (temp file and rename) or append a
+// key's lines in one write.
 
 // runAccess says which locks withRun holds.
 type runAccess int
 
 const (
-	// shared holds s.layout for reading only: for readers of a run.
-	shared runAccess = iota
-	// exclusive also holds the run's lock: for writers of a run.
-	exclusive
+	// runReader holds s.layout for reading only.
+	runReader runAccess = iota
+	// runWriter also holds the run's lock.
+	runWriter
 )
 
 // withRun finds runID, active or deleted, and calls fn with it while
@@ -192,7 +193,7 @@ const (
 func (s *Store) withRun(runID string, access runAccess, fn func(loc runLoc) error) error {
 	s.layout.RLock()
 	defer s.layout.RUnlock()
-	if access == exclusive {
+	if access == runWriter {
 		unlock := s.lockRun(runID)
 		defer unlock()
 	}
