@@ -1,10 +1,8 @@
 package mlflowtest
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
-	"path"
 	"slices"
 	"sort"
 	"strconv"
@@ -42,15 +40,6 @@ const (
 	dbxFilesMethodNotAllowed  = "Method %s is not allowed on files."
 	dbxFilesOverwriteNotValid = "Invalid value for overwrite: %q."
 )
-
-// filesRoute recognises a Files API path; rest is the absolute file path.
-func filesRoute(p string) (routeInfo, bool) {
-	rest, ok := strings.CutPrefix(p, DatabricksFilesPath)
-	if !ok || !strings.HasPrefix(rest, "/") {
-		return routeInfo{}, false
-	}
-	return routeInfo{rpc: rpcDatabricksFiles, methods: []string{http.MethodGet, http.MethodHead, http.MethodPut}, rest: rest}, true
-}
 
 // databricksArtifactDir maps a run's dbfs: artifact URI to its Files API
 // directory; ok is false for any other URI.
@@ -175,15 +164,15 @@ func (w *workspace) createExperiment(rw http.ResponseWriter, r *http.Request, bo
 	if aerr != nil {
 		return false
 	}
-	var req struct {
+	req, aerr := decode[struct {
 		ArtifactLocation optString `json:"artifact_location"`
-	}
-	if json.Unmarshal(obj, &req) != nil || req.ArtifactLocation.Value != "" {
+	}](obj)
+	if aerr != nil || req.ArtifactLocation.Value != "" {
 		return false
 	}
 	s := w.srv
 	s.mu.Lock()
-	resp, aerr := s.handle("experiments/create", obj)
+	resp, aerr := s.createExperiment(args{obj: obj})
 	if aerr == nil {
 		if id, ok := resp.(map[string]any)["experiment_id"].(string); ok {
 			if e, err := s.st.experiment(id); err == nil {
@@ -192,14 +181,7 @@ func (w *workspace) createExperiment(rw http.ResponseWriter, r *http.Request, bo
 		}
 	}
 	s.mu.Unlock()
-	switch {
-	case aerr == errHTML500:
-		writeInternalError(rw)
-	case aerr != nil:
-		writeError(rw, aerr)
-	default:
-		writeJSON(rw, resp)
-	}
+	respond(rw, resp, aerr)
 	return true
 }
 
@@ -211,19 +193,13 @@ func (w *workspace) listArtifacts(rw http.ResponseWriter, r *http.Request, body 
 	if aerr != nil {
 		return false
 	}
-	var req struct {
-		reqRunID
-		Path optString `json:"path"`
-	}
-	if decode(obj, &req) != nil || req.id() == "" {
+	req, aerr := decode[reqListArtifacts](obj)
+	if aerr != nil || req.id() == "" {
 		return false
 	}
-	rel, ok := cleanArtifactPath(req.Path.Value)
+	rel, ok := req.relPath()
 	if !ok {
 		return false
-	}
-	if rel == "." {
-		rel = ""
 	}
 	w.srv.mu.Lock()
 	run, found := w.srv.st.runs[req.id()]
@@ -236,44 +212,10 @@ func (w *workspace) listArtifacts(rw http.ResponseWriter, r *http.Request, body 
 	if !found || !ok {
 		return false
 	}
-	dir := root
-	if rel != "" {
-		dir = root + "/" + rel
-	}
-	type fileInfo struct {
-		Path     string `json:"path"`
-		IsDir    bool   `json:"is_dir"`
-		FileSize *int64 `json:"file_size,omitempty"`
-	}
-	entries := map[string]fileInfo{}
 	w.mu.Lock()
-	for k, v := range w.files {
-		sub, ok := strings.CutPrefix(k, dir+"/")
-		if !ok {
-			continue
-		}
-		name, _, isDir := strings.Cut(sub, "/")
-		fi := fileInfo{Path: path.Join(rel, name), IsDir: isDir}
-		if !isDir {
-			n := int64(len(v))
-			fi.FileSize = &n
-		}
-		entries[name] = fi
-	}
+	files := listDir(w.files, root, rel)
 	w.mu.Unlock()
-	out := struct {
-		RootURI string     `json:"root_uri"`
-		Files   []fileInfo `json:"files,omitempty"`
-	}{RootURI: uri}
-	names := make([]string, 0, len(entries))
-	for n := range entries {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		out.Files = append(out.Files, entries[n])
-	}
-	writeJSON(rw, out)
+	writeJSON(rw, outListArtifacts{RootURI: uri, Files: files})
 	return true
 }
 

@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -27,26 +26,6 @@ import (
 // sources.
 func WithLoggedModels() Option { return func(s *Server) { s.reg.v3 = true } }
 
-// WithMLflowPathDecoding is kept for callers: the artifact proxy always
-// decodes paths as a real MLflow server does (see decodeArtifactPath).
-func WithMLflowPathDecoding() Option { return func(*Server) {} }
-
-const (
-	rpcLoggedModelsCreate = "logged-models"
-	rpcLoggedModelsSearch = "logged-models/search"
-	rpcLoggedModel        = "logged-models/{model_id}"
-	rpcLoggedModelTags    = "logged-models/{model_id}/tags"
-	rpcRunsOutputs        = "runs/outputs"
-)
-
-var loggedModelMethods = map[string][]string{
-	rpcLoggedModelsCreate: {http.MethodPost},
-	rpcLoggedModelsSearch: {http.MethodPost},
-	rpcLoggedModel:        {http.MethodGet, http.MethodPatch, http.MethodDelete},
-	rpcLoggedModelTags:    {http.MethodPatch},
-	rpcRunsOutputs:        {http.MethodPost},
-}
-
 type loggedModel struct {
 	id, experimentID, name string
 	artifactURI            string
@@ -62,30 +41,6 @@ type loggedModel struct {
 type LoggedModelOutput struct {
 	ModelID string
 	Step    int64
-}
-
-// loggedModelRoute recognises logged-model paths; id is the path's
-// {model_id}, percent-decoded once as Flask decodes it.
-func loggedModelRoute(rpc string) (routeInfo, bool) {
-	if m, ok := loggedModelMethods[rpc]; ok {
-		return routeInfo{rpc: rpc, methods: m}, true
-	}
-	rest, ok := strings.CutPrefix(rpc, "logged-models/")
-	if !ok || rest == "" {
-		return routeInfo{}, false
-	}
-	if id, ok := strings.CutSuffix(rest, "/tags"); ok && id != "" && !strings.Contains(id, "/") {
-		return routeInfo{rpc: rpcLoggedModelTags, methods: loggedModelMethods[rpcLoggedModelTags], rest: id}, true
-	}
-	if strings.Contains(rest, "/") {
-		return routeInfo{}, false
-	}
-	return routeInfo{rpc: rpcLoggedModel, methods: loggedModelMethods[rpcLoggedModel], rest: rest}, true
-}
-
-func isLoggedModelRPC(rpc string) bool {
-	_, ok := loggedModelMethods[rpc]
-	return ok
 }
 
 type outLoggedModel struct {
@@ -186,161 +141,168 @@ func pyRepr(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `\'`) + "'"
 }
 
-// handleLoggedModel runs one logged-model RPC; the caller holds s.mu.
-func (s *Server) handleLoggedModel(method string, rt routeInfo, obj []byte) (any, *mlflow.APIError) {
-	if s.reg.loggedModels == nil {
-		s.reg.loggedModels = map[string]*loggedModel{}
-		s.reg.outputs = map[string][]LoggedModelOutput{}
+// createLoggedModel is POST logged-models.
+func (s *Server) createLoggedModel(a args) (any, *mlflow.APIError) {
+	req, err := decode[struct {
+		ExperimentID optString `json:"experiment_id"`
+		Name         optString `json:"name"`
+		ModelType    optString `json:"model_type"`
+		SourceRunID  optString `json:"source_run_id"`
+		Params       []wireKV  `json:"params"`
+		Tags         []wireKV  `json:"tags"`
+	}](a.obj)
+	if err != nil {
+		return nil, err
 	}
-	switch {
-	case rt.rpc == rpcLoggedModelsCreate:
-		var req struct {
-			ExperimentID optString `json:"experiment_id"`
-			Name         optString `json:"name"`
-			ModelType    optString `json:"model_type"`
-			SourceRunID  optString `json:"source_run_id"`
-			Params       []wireKV  `json:"params"`
-			Tags         []wireKV  `json:"tags"`
-		}
-		if err := decode(obj, &req); err != nil {
-			return nil, err
-		}
-		if req.ExperimentID.Value == "" {
-			return nil, missing("experiment_id")
-		}
-		if err := validateLoggedModelName(req.Name); err != nil {
-			return nil, err
-		}
-		exp, err := s.st.experiment(req.ExperimentID.Value)
-		if err != nil {
-			return nil, err
-		}
-		if exp.LifecycleStage != mlflow.LifecycleActive {
-			return nil, invalidParam("The experiment %s must be in the 'active' state. Current state is %s.", exp.ID, exp.LifecycleStage)
-		}
-		var b [16]byte
-		_, _ = rand.Read(b[:])
-		id := "m-" + hex.EncodeToString(b[:])
-		name := req.Name.Value
-		if name == "" {
-			name = "model-" + id[2:10]
-		}
-		now := s.nowMs()
-		m := &loggedModel{
-			id: id, experimentID: exp.ID, name: name, status: "LOGGED_MODEL_PENDING",
-			artifactURI: strings.TrimSuffix(exp.ArtifactLocation, "/") + "/models/" + id + "/artifacts",
-			modelType:   req.ModelType.Value, sourceRunID: req.SourceRunID.Value,
-			created: now, updated: now, tags: kvTags(req.Tags),
-		}
-		for _, p := range req.Params {
-			m.params = append(m.params, mlflow.Param{Key: p.Key.Value, Value: p.Value.Value})
-		}
-		s.reg.loggedModels[id] = m
-		return map[string]any{"model": m.out()}, nil
-
-	case rt.rpc == rpcLoggedModel && method == http.MethodGet:
-		m, err := s.loggedModel(rt.rest)
-		if err != nil {
-			return nil, err
-		}
-		return map[string]any{"model": m.out()}, nil
-
-	case rt.rpc == rpcLoggedModel && method == http.MethodPatch:
-		var req struct {
-			Status optString `json:"status"`
-		}
-		if err := decode(obj, &req); err != nil {
-			return nil, err
-		}
-		switch req.Status.Value {
-		case "":
-			return nil, missing("status")
-		case "LOGGED_MODEL_PENDING", "LOGGED_MODEL_READY", "LOGGED_MODEL_UPLOAD_FAILED":
-		default:
-			return nil, invalidParam("Invalid value %q for parameter 'status' supplied.", req.Status.Value)
-		}
-		m, err := s.loggedModel(rt.rest)
-		if err != nil {
-			return nil, err
-		}
-		m.status, m.updated = req.Status.Value, s.nowMs()
-		return map[string]any{"model": m.out()}, nil
-
-	case rt.rpc == rpcLoggedModel && method == http.MethodDelete:
-		if _, err := s.loggedModel(rt.rest); err != nil {
-			return nil, err
-		}
-		delete(s.reg.loggedModels, rt.rest)
-		return empty{}, nil
-
-	case rt.rpc == rpcLoggedModelTags:
-		var req struct {
-			Tags []wireKV `json:"tags"`
-		}
-		if err := decode(obj, &req); err != nil {
-			return nil, err
-		}
-		m, err := s.loggedModel(rt.rest)
-		if err != nil {
-			return nil, err
-		}
-		for _, t := range req.Tags {
-			m.setTag(t.Key.Value, t.Value.Value)
-		}
-		return empty{}, nil
-
-	case rt.rpc == rpcLoggedModelsSearch:
-		var req struct {
-			ExperimentIDs []string `json:"experiment_ids"`
-		}
-		if err := decode(obj, &req); err != nil {
-			return nil, err
-		}
-		var ms []*loggedModel
-		for _, m := range s.reg.loggedModels {
-			if len(req.ExperimentIDs) == 0 || slices.Contains(req.ExperimentIDs, m.experimentID) {
-				ms = append(ms, m)
-			}
-		}
-		// Newest first, as the SQL store orders by creation time.
-		slices.SortFunc(ms, func(a, b *loggedModel) int {
-			if a.created != b.created {
-				return int(b.created - a.created)
-			}
-			return strings.Compare(a.id, b.id)
-		})
-		out := struct {
-			Models []outLoggedModel `json:"models,omitempty"`
-		}{}
-		for _, m := range ms {
-			out.Models = append(out.Models, m.out())
-		}
-		return out, nil
-
-	case rt.rpc == rpcRunsOutputs:
-		var req struct {
-			RunID  optString `json:"run_id"`
-			Models []struct {
-				ModelID optString `json:"model_id"`
-				Step    optInt64  `json:"step"`
-			} `json:"models"`
-		}
-		if err := decode(obj, &req); err != nil {
-			return nil, err
-		}
-		if req.RunID.Value == "" {
-			return nil, missing("run_id")
-		}
-		if _, err := s.st.activeRun(req.RunID.Value); err != nil {
-			return nil, err
-		}
-		for _, m := range req.Models {
-			// The SQL store records the link without checking the model.
-			s.reg.outputs[req.RunID.Value] = append(s.reg.outputs[req.RunID.Value], LoggedModelOutput{ModelID: m.ModelID.Value, Step: m.Step.Value})
-		}
-		return empty{}, nil
+	if err := require(required{"experiment_id", req.ExperimentID}); err != nil {
+		return nil, err
 	}
-	return nil, errHTML500
+	if err := validateLoggedModelName(req.Name); err != nil {
+		return nil, err
+	}
+	exp, err := s.st.experiment(req.ExperimentID.Value)
+	if err != nil {
+		return nil, err
+	}
+	if exp.LifecycleStage != mlflow.LifecycleActive {
+		return nil, invalidParam("The experiment %s must be in the 'active' state. Current state is %s.", exp.ID, exp.LifecycleStage)
+	}
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	id := "m-" + hex.EncodeToString(b[:])
+	name := req.Name.Value
+	if name == "" {
+		name = "model-" + id[2:10]
+	}
+	now := s.nowMs()
+	m := &loggedModel{
+		id: id, experimentID: exp.ID, name: name, status: "LOGGED_MODEL_PENDING",
+		artifactURI: strings.TrimSuffix(exp.ArtifactLocation, "/") + "/models/" + id + "/artifacts",
+		modelType:   req.ModelType.Value, sourceRunID: req.SourceRunID.Value,
+		created: now, updated: now, tags: kvTags(req.Tags),
+	}
+	for _, p := range req.Params {
+		m.params = append(m.params, mlflow.Param{Key: p.Key.Value, Value: p.Value.Value})
+	}
+	s.reg.loggedModels[id] = m
+	return map[string]any{"model": m.out()}, nil
+}
+
+// getLoggedModel is GET logged-models/{model_id}.
+func (s *Server) getLoggedModel(a args) (any, *mlflow.APIError) {
+	m, err := s.loggedModel(a.param)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]any{"model": m.out()}, nil
+}
+
+// finalizeLoggedModel is PATCH logged-models/{model_id}: a new status.
+func (s *Server) finalizeLoggedModel(a args) (any, *mlflow.APIError) {
+	req, err := decode[struct {
+		Status optString `json:"status"`
+	}](a.obj)
+	if err != nil {
+		return nil, err
+	}
+	if err := require(required{"status", req.Status}); err != nil {
+		return nil, err
+	}
+	switch req.Status.Value {
+	case "LOGGED_MODEL_PENDING", "LOGGED_MODEL_READY", "LOGGED_MODEL_UPLOAD_FAILED":
+	default:
+		return nil, invalidParam("Invalid value %q for parameter 'status' supplied.", req.Status.Value)
+	}
+	m, err := s.loggedModel(a.param)
+	if err != nil {
+		return nil, err
+	}
+	m.status, m.updated = req.Status.Value, s.nowMs()
+	return map[string]any{"model": m.out()}, nil
+}
+
+// deleteLoggedModel is DELETE logged-models/{model_id}.
+func (s *Server) deleteLoggedModel(a args) (any, *mlflow.APIError) {
+	if _, err := s.loggedModel(a.param); err != nil {
+		return nil, err
+	}
+	delete(s.reg.loggedModels, a.param)
+	return empty{}, nil
+}
+
+// setLoggedModelTags is PATCH logged-models/{model_id}/tags.
+func (s *Server) setLoggedModelTags(a args) (any, *mlflow.APIError) {
+	req, err := decode[struct {
+		Tags []wireKV `json:"tags"`
+	}](a.obj)
+	if err != nil {
+		return nil, err
+	}
+	m, err := s.loggedModel(a.param)
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range req.Tags {
+		m.setTag(t.Key.Value, t.Value.Value)
+	}
+	return empty{}, nil
+}
+
+// searchLoggedModels is POST logged-models/search: the models of the
+// experiments asked for (all without experiment_ids), newest first, in one
+// page.
+func (s *Server) searchLoggedModels(a args) (any, *mlflow.APIError) {
+	req, err := decode[struct {
+		ExperimentIDs []string `json:"experiment_ids"`
+	}](a.obj)
+	if err != nil {
+		return nil, err
+	}
+	var ms []*loggedModel
+	for _, m := range s.reg.loggedModels {
+		if len(req.ExperimentIDs) == 0 || slices.Contains(req.ExperimentIDs, m.experimentID) {
+			ms = append(ms, m)
+		}
+	}
+	// Newest first, as the SQL store orders by creation time.
+	slices.SortFunc(ms, func(a, b *loggedModel) int {
+		if a.created != b.created {
+			return int(b.created - a.created)
+		}
+		return strings.Compare(a.id, b.id)
+	})
+	out := struct {
+		Models []outLoggedModel `json:"models,omitempty"`
+	}{}
+	for _, m := range ms {
+		out.Models = append(out.Models, m.out())
+	}
+	return out, nil
+}
+
+// logOutputs is runs/outputs: models a run produced.
+func (s *Server) logOutputs(a args) (any, *mlflow.APIError) {
+	req, err := decode[struct {
+		RunID  optString `json:"run_id"`
+		Models []struct {
+			ModelID optString `json:"model_id"`
+			Step    optInt64  `json:"step"`
+		} `json:"models"`
+	}](a.obj)
+	if err != nil {
+		return nil, err
+	}
+	if err := require(required{"run_id", req.RunID}); err != nil {
+		return nil, err
+	}
+	if _, err := s.st.activeRun(req.RunID.Value); err != nil {
+		return nil, err
+	}
+	for _, m := range req.Models {
+		// The SQL store records the link without checking the model.
+		s.reg.outputs[req.RunID.Value] = append(s.reg.outputs[req.RunID.Value], LoggedModelOutput{ModelID: m.ModelID.Value, Step: m.Step.Value})
+	}
+	return empty{}, nil
 }
 
 // parseModelsURI returns the model id of models:/<id> (not models:/<name>/<version>).
@@ -376,68 +338,4 @@ func (s *Server) RunOutputs(runID string) []LoggedModelOutput {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return slices.Clone(s.reg.outputs[runID])
-}
-
-// decodeArtifactPath turns the path of a proxied artifact request, already
-// percent-decoded once by the HTTP server (as Flask decodes it), into the
-// name the real server stores: MLflow's validate_path_is_safe (the 2.9 and
-// 3.0 handlers both use its result) unquotes it again until it stops
-// changing, so "%25" + "41" ends up "A" and "%10" a control character;
-// 3.0 then writes control characters back as %xx (lowercase hex). The
-// server lives in this file because that last step is MLflow 3's.
-// A "#" anywhere is refused ("Invalid path"), as validate_path_is_safe
-// refuses it. Both apply always: the test server follows the real one.
-func (s *Server) decodeArtifactPath(p string) (string, error) {
-	for range 10 {
-		d := pyUnquote(p)
-		if d == p {
-			break
-		}
-		p = d
-	}
-	if s.reg.v3 {
-		var b strings.Builder
-		for _, c := range p {
-			if c < 0x20 || c == 0x7f {
-				fmt.Fprintf(&b, "%%%02x", c)
-				continue
-			}
-			b.WriteRune(c)
-		}
-		p = b.String()
-	}
-	return p, nil
-}
-
-// pyUnquote is Python's urllib.parse.unquote: valid %XX escapes become
-// bytes, anything else stays, and the bytes are read as UTF-8 with
-// invalid sequences replaced by U+FFFD.
-func pyUnquote(s string) string {
-	if !strings.Contains(s, "%") {
-		return s
-	}
-	var b []byte
-	for i := 0; i < len(s); i++ {
-		if s[i] == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]) {
-			b = append(b, unhex(s[i+1])<<4|unhex(s[i+2]))
-			i += 2
-			continue
-		}
-		b = append(b, s[i])
-	}
-	return strings.ToValidUTF8(string(b), "\uFFFD")
-}
-
-func isHex(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
-}
-
-func unhex(c byte) byte {
-	switch {
-	case c >= 'a':
-		return c - 'a' + 10
-	case c >= 'A':
-		return c - 'A' + 10
-	}
-	return c - '0'
 }

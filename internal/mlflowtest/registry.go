@@ -1,8 +1,6 @@
 package mlflowtest
 
 import (
-	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -14,13 +12,6 @@ import (
 // answered as MLflow's SQL registry store and handlers answer them (error
 // codes and messages of mlflow/store/model_registry/sqlalchemy_store.py).
 // Absent: search, rename, update, delete, aliases, stages, tags RPCs.
-
-var registryMethods = map[string][]string{
-	"registered-models/create": {http.MethodPost},
-	"registered-models/get":    {http.MethodGet},
-	"model-versions/create":    {http.MethodPost},
-	"model-versions/get":       {http.MethodGet},
-}
 
 type registeredModel struct {
 	name        string
@@ -48,60 +39,6 @@ type registry struct {
 	v3           bool
 	loggedModels map[string]*loggedModel
 	outputs      map[string][]LoggedModelOutput // run id -> runs/outputs
-}
-
-// registryRoute recognises registry and MLflow 3 logged-model paths, which
-// the tracking router does not know.
-func registryRoute(p string) (routeInfo, bool) {
-	for _, prefix := range []string{"/api/2.0/mlflow/", "/ajax-api/2.0/mlflow/"} {
-		if rpc, ok := strings.CutPrefix(p, prefix); ok {
-			if m, ok := registryMethods[rpc]; ok {
-				return routeInfo{rpc: rpc, methods: m}, true
-			}
-			if rt, ok := loggedModelRoute(rpc); ok {
-				return rt, true
-			}
-		}
-	}
-	return routeInfo{}, false
-}
-
-func isRegistryRPC(rpc string) bool {
-	_, ok := registryMethods[rpc]
-	return ok || isLoggedModelRPC(rpc)
-}
-
-// serveRegistry answers a registry RPC: method check, arguments, handler.
-func (s *Server) serveRegistry(w http.ResponseWriter, r *http.Request, rt routeInfo, body []byte) {
-	s.mu.Lock()
-	v3 := s.reg.v3
-	s.mu.Unlock()
-	if isLoggedModelRPC(rt.rpc) && !v3 {
-		// An MLflow 2 server has no such route.
-		writeNotFound(w)
-		return
-	}
-	if !slices.Contains(rt.methods, r.Method) {
-		w.Header().Set("Allow", strings.Join(rt.methods, ", "))
-		writeHTML(w, http.StatusMethodNotAllowed, "405 Method Not Allowed", "Method Not Allowed", "The method is not allowed for the requested URL.")
-		return
-	}
-	obj, aerr := requestObject(r, rt.rpc, body)
-	var resp any
-	if aerr == nil {
-		s.mu.Lock()
-		if isLoggedModelRPC(rt.rpc) {
-			resp, aerr = s.handleLoggedModel(r.Method, rt, obj)
-		} else {
-			resp, aerr = s.handleRegistry(rt.rpc, obj)
-		}
-		s.mu.Unlock()
-	}
-	if aerr != nil {
-		writeError(w, aerr)
-		return
-	}
-	writeJSON(w, resp)
 }
 
 type outRegisteredModel struct {
@@ -156,149 +93,141 @@ func modelNotFound(name string) *mlflow.APIError {
 	return mlflow.NewError(mlflow.ErrorCodeResourceDoesNotExist, "Registered Model with name=%s not found", name)
 }
 
-// handleRegistry runs one registry RPC; the caller holds s.mu.
-func (s *Server) handleRegistry(rpc string, obj []byte) (any, *mlflow.APIError) {
-	if s.reg.models == nil {
-		s.reg.models = map[string]*registeredModel{}
+// createRegisteredModel is registered-models/create.
+func (s *Server) createRegisteredModel(a args) (any, *mlflow.APIError) {
+	req, err := decode[struct {
+		Name        optString `json:"name"`
+		Description optString `json:"description"`
+		Tags        []wireKV  `json:"tags"`
+	}](a.obj)
+	if err != nil {
+		return nil, err
 	}
-	switch rpc {
-	case "registered-models/create":
-		var req struct {
-			Name        optString `json:"name"`
-			Description optString `json:"description"`
-			Tags        []wireKV  `json:"tags"`
-		}
-		if err := decode(obj, &req); err != nil {
-			return nil, err
-		}
-		name := req.Name.Value
-		if name == "" {
-			return nil, missing("name")
-		}
-		if _, ok := s.reg.models[name]; ok {
-			return nil, mlflow.NewError(mlflow.ErrorCodeResourceAlreadyExists, "Registered Model (name=%s) already exists.", name)
-		}
-		now := s.nowMs()
-		m := &registeredModel{name: name, description: req.Description.Value, created: now, updated: now, tags: kvTags(req.Tags)}
-		s.reg.models[name] = m
-		return map[string]any{"registered_model": m.out()}, nil
+	if err := require(required{"name", req.Name}); err != nil {
+		return nil, err
+	}
+	name := req.Name.Value
+	if _, ok := s.reg.models[name]; ok {
+		return nil, mlflow.NewError(mlflow.ErrorCodeResourceAlreadyExists, "Registered Model (name=%s) already exists.", name)
+	}
+	now := s.nowMs()
+	m := &registeredModel{name: name, description: req.Description.Value, created: now, updated: now, tags: kvTags(req.Tags)}
+	s.reg.models[name] = m
+	return map[string]any{"registered_model": m.out()}, nil
+}
 
-	case "registered-models/get":
-		var req struct {
-			Name optString `json:"name"`
-		}
-		if err := decode(obj, &req); err != nil {
-			return nil, err
-		}
-		if req.Name.Value == "" {
-			return nil, missing("name")
-		}
-		m, ok := s.reg.models[req.Name.Value]
-		if !ok {
-			return nil, modelNotFound(req.Name.Value)
-		}
-		out := m.out()
-		if n := len(m.versions); n > 0 {
-			out.LatestVersions = []outModelVersion{m.outVersion(m.versions[n-1])}
-		}
-		return map[string]any{"registered_model": out}, nil
+// getRegisteredModel is registered-models/get, with the latest version.
+func (s *Server) getRegisteredModel(a args) (any, *mlflow.APIError) {
+	req, err := decode[struct {
+		Name optString `json:"name"`
+	}](a.obj)
+	if err != nil {
+		return nil, err
+	}
+	if err := require(required{"name", req.Name}); err != nil {
+		return nil, err
+	}
+	m, ok := s.reg.models[req.Name.Value]
+	if !ok {
+		return nil, modelNotFound(req.Name.Value)
+	}
+	out := m.out()
+	if n := len(m.versions); n > 0 {
+		out.LatestVersions = []outModelVersion{m.outVersion(m.versions[n-1])}
+	}
+	return map[string]any{"registered_model": out}, nil
+}
 
-	case "model-versions/create":
-		var req struct {
-			Name        optString `json:"name"`
-			Source      optString `json:"source"`
-			RunID       optString `json:"run_id"`
-			Description optString `json:"description"`
-			Tags        []wireKV  `json:"tags"`
-			ModelID     optString `json:"model_id"`
-		}
-		if err := decode(obj, &req); err != nil {
+// createModelVersion is model-versions/create.
+func (s *Server) createModelVersion(a args) (any, *mlflow.APIError) {
+	req, err := decode[struct {
+		Name        optString `json:"name"`
+		Source      optString `json:"source"`
+		RunID       optString `json:"run_id"`
+		Description optString `json:"description"`
+		Tags        []wireKV  `json:"tags"`
+		ModelID     optString `json:"model_id"`
+	}](a.obj)
+	if err != nil {
+		return nil, err
+	}
+	if err := require(required{"name", req.Name}, required{"source", req.Source}); err != nil {
+		return nil, err
+	}
+	if !s.reg.v3 {
+		// MLflow 2's CreateModelVersion has no model_id field.
+		req.ModelID = optString{}
+	}
+	// MLflow 3 validates a source against its logged model when model_id
+	// is given (only local paths are checked for containment), and
+	// resolves a models:/<id> source to that model's run.
+	var lm *loggedModel
+	if id := req.ModelID.Value; id != "" {
+		if lm, err = s.loggedModel(id); err != nil {
 			return nil, err
 		}
-		switch {
-		case req.Name.Value == "":
-			return nil, missing("name")
-		case req.Source.Value == "":
-			return nil, missing("source")
-		}
-		if !s.reg.v3 {
-			// MLflow 2's CreateModelVersion has no model_id field.
-			req.ModelID = optString{}
-		}
-		// MLflow 3 validates a source against its logged model when model_id
-		// is given (only local paths are checked for containment), and
-		// resolves a models:/<id> source to that model's run.
-		var lm *loggedModel
-		if id := req.ModelID.Value; id != "" {
-			var err *mlflow.APIError
-			if lm, err = s.loggedModel(id); err != nil {
-				return nil, err
-			}
-		}
-		if id, ok := parseModelsURI(req.Source.Value); ok && s.reg.v3 {
-			src, err := s.loggedModel(id)
-			if err != nil {
-				return nil, mlflow.NewError(mlflow.ErrorCodeInvalidParameterValue, "Unable to fetch model from model URI source artifact location '%s'.Error: %s", req.Source.Value, err.Message)
-			}
-			if req.RunID.Value == "" {
-				req.RunID = optString{Set: true, Value: src.sourceRunID}
-			}
-		}
-		m, ok := s.reg.models[req.Name.Value]
-		if !ok {
-			return nil, modelNotFound(req.Name.Value)
-		}
-		if id := req.RunID.Value; id != "" && lm == nil && !strings.HasPrefix(req.Source.Value, "models:/") {
-			// MLflow checks that a run's model source lies inside that
-			// run's artifacts, so a version cannot point at another run.
-			run, err := s.st.run(id)
-			if err != nil {
-				return nil, err
-			}
-			root := strings.TrimSuffix(run.info.ArtifactURI, "/")
-			if req.Source.Value != root && !strings.HasPrefix(req.Source.Value, root+"/") &&
-				!strings.HasPrefix(req.Source.Value, "runs:/"+id+"/") {
-				return nil, invalidParam("Invalid model version source: '%s'. To use a local path as a model version source, the run_id request parameter has to be specified and the local path has to be contained within the artifact directory of the run specified by the run_id.", req.Source.Value)
-			}
-		}
-		now := s.nowMs()
-		v := &modelVersion{version: len(m.versions) + 1, source: req.Source.Value, runID: req.RunID.Value,
-			description: req.Description.Value, created: now, tags: kvTags(req.Tags), modelID: req.ModelID.Value}
-		m.versions = append(m.versions, v)
-		m.updated = now
-		if lm != nil {
-			lm.addModelVersionTag(m.name, v.version)
-		}
-		return map[string]any{"model_version": m.outVersion(v)}, nil
-
-	case "model-versions/get":
-		var req struct {
-			Name    optString `json:"name"`
-			Version optString `json:"version"`
-		}
-		if err := decode(obj, &req); err != nil {
-			return nil, err
-		}
-		switch {
-		case req.Name.Value == "":
-			return nil, missing("name")
-		case req.Version.Value == "":
-			return nil, missing("version")
-		}
-		m, ok := s.reg.models[req.Name.Value]
-		if !ok {
-			return nil, modelNotFound(req.Name.Value)
-		}
-		n, err := strconv.Atoi(req.Version.Value)
+	}
+	if id, ok := parseModelsURI(req.Source.Value); ok && s.reg.v3 {
+		src, err := s.loggedModel(id)
 		if err != nil {
-			return nil, invalidParam("Parameter 'version' must be an integer, got '%s'.", req.Version.Value)
+			return nil, mlflow.NewError(mlflow.ErrorCodeInvalidParameterValue, "Unable to fetch model from model URI source artifact location '%s'.Error: %s", req.Source.Value, err.Message)
 		}
-		if n < 1 || n > len(m.versions) {
-			return nil, mlflow.NewError(mlflow.ErrorCodeResourceDoesNotExist, "Model Version (name=%s, version=%d) not found", m.name, n)
+		if req.RunID.Value == "" {
+			req.RunID = optString{Set: true, Value: src.sourceRunID}
 		}
-		return map[string]any{"model_version": m.outVersion(m.versions[n-1])}, nil
 	}
-	return nil, errHTML500
+	m, ok := s.reg.models[req.Name.Value]
+	if !ok {
+		return nil, modelNotFound(req.Name.Value)
+	}
+	if id := req.RunID.Value; id != "" && lm == nil && !strings.HasPrefix(req.Source.Value, "models:/") {
+		// MLflow checks that a run's model source lies inside that
+		// run's artifacts, so a version cannot point at another run.
+		run, err := s.st.run(id)
+		if err != nil {
+			return nil, err
+		}
+		root := strings.TrimSuffix(run.info.ArtifactURI, "/")
+		if req.Source.Value != root && !strings.HasPrefix(req.Source.Value, root+"/") &&
+			!strings.HasPrefix(req.Source.Value, "runs:/"+id+"/") {
+			return nil, invalidParam("Invalid model version source: '%s'. To use a local path as a model version source, the run_id request parameter has to be specified and the local path has to be contained within the artifact directory of the run specified by the run_id.", req.Source.Value)
+		}
+	}
+	now := s.nowMs()
+	v := &modelVersion{version: len(m.versions) + 1, source: req.Source.Value, runID: req.RunID.Value,
+		description: req.Description.Value, created: now, tags: kvTags(req.Tags), modelID: req.ModelID.Value}
+	m.versions = append(m.versions, v)
+	m.updated = now
+	if lm != nil {
+		lm.addModelVersionTag(m.name, v.version)
+	}
+	return map[string]any{"model_version": m.outVersion(v)}, nil
+}
+
+// getModelVersion is model-versions/get.
+func (s *Server) getModelVersion(a args) (any, *mlflow.APIError) {
+	req, err := decode[struct {
+		Name    optString `json:"name"`
+		Version optString `json:"version"`
+	}](a.obj)
+	if err != nil {
+		return nil, err
+	}
+	if err := require(required{"name", req.Name}, required{"version", req.Version}); err != nil {
+		return nil, err
+	}
+	m, ok := s.reg.models[req.Name.Value]
+	if !ok {
+		return nil, modelNotFound(req.Name.Value)
+	}
+	n, convErr := strconv.Atoi(req.Version.Value)
+	if convErr != nil {
+		return nil, invalidParam("Parameter 'version' must be an integer, got '%s'.", req.Version.Value)
+	}
+	if n < 1 || n > len(m.versions) {
+		return nil, mlflow.NewError(mlflow.ErrorCodeResourceDoesNotExist, "Model Version (name=%s, version=%d) not found", m.name, n)
+	}
+	return map[string]any{"model_version": m.outVersion(m.versions[n-1])}, nil
 }
 
 // RegisteredModelVersions returns the sources of a registered model's

@@ -34,6 +34,11 @@ func WithClock(now func() time.Time) Option {
 	return func(s *Server) { s.now = now }
 }
 
+// WithMLflowPathDecoding changes nothing: the artifact proxy always decodes
+// paths as a real MLflow server does (see decodeArtifactPath). It is kept
+// for the callers that still pass it.
+func WithMLflowPathDecoding() Option { return func(*Server) {} }
+
 // RequestRecord is one request the server received. Status is 0 while the
 // request is in flight and for dropped connections.
 type RequestRecord struct {
@@ -92,6 +97,9 @@ func NewServer(opts ...Option) *Server {
 		o(s)
 	}
 	s.st = newState(s.nowMs())
+	s.reg.models = map[string]*registeredModel{}
+	s.reg.loggedModels = map[string]*loggedModel{}
+	s.reg.outputs = map[string][]LoggedModelOutput{}
 	return s
 }
 
@@ -271,44 +279,31 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 // Unwrap lets http.ResponseController reach Hijack.
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// maxBody bounds what the server reads; MLflow's own limit on log-batch is
-// far lower and answered as MLflow answers it.
-const maxBody = 64 << 20
-
-// ServeHTTP handles one request: request log, faults, auth, then routing.
+// ServeHTTP handles one request: request log, faults, the Databricks
+// workspace, auth, then the route (routes.go).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	rt := route(r.URL.Path)
-	if reg, ok := registryRoute(r.URL.Path); ok {
-		rt = reg
-	}
-	if fr, ok := filesRoute(r.URL.Path); ok && s.dbx != nil {
-		rt = fr
-	}
+	ep := s.resolve(r.URL.Path)
 	body, err := readBody(r)
-	idx := s.record(r, rt.rpc, len(body))
+	idx := s.record(r, ep.rpc, len(body))
 	sw := &statusWriter{ResponseWriter: w}
 	defer func() { s.setStatus(idx, sw.status) }()
 	if err != nil {
 		writeHTML(sw, http.StatusRequestEntityTooLarge, "413 Request Entity Too Large", "Request Entity Too Large", "The data value transmitted exceeds the capacity limit.")
 		return
 	}
-	if f, released := s.takeFault(rt.rpc); f != nil {
+	if f, released := s.takeFault(ep.rpc); f != nil {
 		if !s.applyFault(sw, r, f, released) {
 			return
 		}
 	}
-	if s.dbx != nil && s.dbx.intercept(sw, r, rt.rpc, body) {
+	if s.dbx != nil && s.dbx.intercept(sw, r, ep.rpc, body) {
 		return
 	}
 	if !s.authorized(r) {
 		s.unauthorized(sw)
 		return
 	}
-	if isRegistryRPC(rt.rpc) {
-		s.serveRegistry(sw, r, rt, body)
-		return
-	}
-	s.dispatch(sw, r, rt, body)
+	s.serve(sw, r, ep, body)
 }
 
 // applyFault performs f and reports whether normal handling continues.

@@ -7,21 +7,13 @@ import (
 	"math"
 	"math/big"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/otelcol-mlflow/otelcol-mlflow/internal/mlflow"
-	"github.com/otelcol-mlflow/otelcol-mlflow/internal/mlflow/searchfilter"
 )
-
-// maxSearchResults is the SQL store's SEARCH_MAX_RESULTS_THRESHOLD.
-const maxSearchResults = 50000
-
-// defaultMaxResults is the proto default of max_results in both searches.
-const defaultMaxResults = 1000
 
 // sqlMaxDouble is what the SQL store writes for +Inf (and its negation for
 // -Inf): SQL columns cannot hold infinities.
@@ -592,128 +584,8 @@ func (s *state) logParam(runID string, p mlflow.Param) *mlflow.APIError {
 	return nil
 }
 
-// validateMaxResults is SqlAlchemyStore._validate_max_results_param. MLflow
-// 2.9 let max_results 0 through (an empty page with a token to the same
-// offset, which loops a naive pager forever); later 2.x refuse it, and so
-// does this server.
-func validateMaxResults(n int64) *mlflow.APIError {
-	if n < 1 {
-		return invalidParam("Invalid value for request parameter max_results. It must be a positive integer, but got %d", n)
-	}
-	if n > maxSearchResults {
-		return invalidParam("Invalid value for request parameter max_results. It must be at most %d, but got %d", maxSearchResults, n)
-	}
-	return nil
-}
-
-func (s *state) searchRuns(expIDs []string, filter string, view mlflow.ViewType, maxResults int64, orderBy []string, pageToken string) ([]mlflow.Run, string, *mlflow.APIError) {
-	if err := validateMaxResults(maxResults); err != nil {
-		return nil, "", err
-	}
-	f, err := searchfilter.Parse(filter)
-	if err != nil {
-		return nil, "", asAPIError(err)
-	}
-	offset, err := searchfilter.ParsePageToken(pageToken)
-	if err != nil {
-		return nil, "", asAPIError(err)
-	}
-	if _, err := searchfilter.ParseOrderBy(orderBy); err != nil {
-		return nil, "", asAPIError(err)
-	}
-	want := map[string]bool{}
-	for _, id := range expIDs {
-		want[id] = true
-	}
-	var runs []mlflow.Run
-	for _, id := range s.runOrder {
-		r := s.runs[id]
-		if !want[r.info.ExperimentID] || !viewIncludes(view, r.info.LifecycleStage) {
-			continue
-		}
-		snap := r.snapshot()
-		if f.Match(&snap) {
-			runs = append(runs, snap)
-		}
-	}
-	if err := searchfilter.SortRuns(runs, orderBy); err != nil {
-		return nil, "", asAPIError(err)
-	}
-	page, token := paginate(runs, offset, maxResults)
-	return page, token, nil
-}
-
-// paginate is SQL OFFSET/LIMIT as the store uses it for runs: a full page
-// always carries a next token, even when nothing follows (the next page is
-// then empty).
-func paginate[T any](items []T, offset int, limit int64) ([]T, string) {
-	if offset > len(items) {
-		offset = len(items)
-	}
-	rest := items[offset:]
-	if int64(len(rest)) < limit {
-		return rest, ""
-	}
-	page := rest[:limit]
-	return page, searchfilter.CreatePageToken(offset + int(limit))
-}
-
-func viewIncludes(view mlflow.ViewType, stage string) bool {
-	switch view {
-	case mlflow.ViewAll:
-		return true
-	case mlflow.ViewDeletedOnly:
-		return stage == mlflow.LifecycleDeleted
-	default:
-		return stage == mlflow.LifecycleActive
-	}
-}
-
-func (s *state) searchExperiments(filter string, view mlflow.ViewType, maxResults int64, pageToken string) ([]mlflow.Experiment, string, *mlflow.APIError) {
-	if err := validateMaxResults(maxResults); err != nil {
-		return nil, "", err
-	}
-	f, err := searchfilter.ParseExperimentFilter(filter)
-	if err != nil {
-		return nil, "", asAPIError(err)
-	}
-	offset, err := searchfilter.ParsePageToken(pageToken)
-	if err != nil {
-		return nil, "", asAPIError(err)
-	}
-	var out []mlflow.Experiment
-	for _, e := range s.experiments {
-		if viewIncludes(view, e.LifecycleStage) && f.Match(e) {
-			out = append(out, copyExperiment(e))
-		}
-	}
-	// The SQL store's default order: creation_time DESC, experiment_id ASC.
-	sort.SliceStable(out, func(i, j int) bool {
-		if out[i].CreationTime != out[j].CreationTime {
-			return out[i].CreationTime > out[j].CreationTime
-		}
-		a, _ := strconv.Atoi(out[i].ID)
-		b, _ := strconv.Atoi(out[j].ID)
-		return a < b
-	})
-	// Unlike runs, experiments are queried with LIMIT max_results+1, so a
-	// token is only given when another page exists.
-	page, token := paginate(out, offset, maxResults)
-	if offset+len(page) >= len(out) {
-		token = ""
-	}
-	return page, token, nil
-}
-
 func copyExperiment(e *mlflow.Experiment) mlflow.Experiment {
 	c := *e
 	c.Tags = slices.Clone(e.Tags)
 	return c
-}
-
-func asAPIError(err error) *mlflow.APIError {
-	if e, ok := err.(*mlflow.APIError); ok {
-		return e
-	}
-	return mlflow.NewError(mlflow.ErrorCodeInvalidParameterValue, "%s", err.Error())
 }

@@ -129,11 +129,10 @@ type reqExperimentID struct {
 }
 
 type reqSearchExperiments struct {
-	MaxResults optInt64  `json:"max_results"`
-	PageToken  optString `json:"page_token"`
-	Filter     optString `json:"filter"`
-	OrderBy    []string  `json:"order_by"`
-	ViewType   optString `json:"view_type"`
+	pageParams
+	Filter   optString `json:"filter"`
+	OrderBy  []string  `json:"order_by"`
+	ViewType optString `json:"view_type"`
 }
 
 type reqCreateRun struct {
@@ -156,6 +155,14 @@ func (r reqRunID) id() string {
 	return r.RunUUID.Value
 }
 
+// present says whether a required parameter was sent, as MLflow's
+// _assert_required judges it (see require): a string must not be empty, a
+// number must be there; a run id may come as run_id or run_uuid.
+func (o optString) present() bool { return o.Value != "" }
+func (o optInt64) present() bool  { return o.Set }
+func (o optDouble) present() bool { return o.Set }
+func (r reqRunID) present() bool  { return r.id() != "" }
+
 type reqUpdateRun struct {
 	reqRunID
 	Status  optString `json:"status"`
@@ -164,12 +171,11 @@ type reqUpdateRun struct {
 }
 
 type reqSearchRuns struct {
+	pageParams
 	ExperimentIDs []string  `json:"experiment_ids"`
 	Filter        optString `json:"filter"`
 	RunViewType   optString `json:"run_view_type"`
-	MaxResults    optInt64  `json:"max_results"`
 	OrderBy       []string  `json:"order_by"`
-	PageToken     optString `json:"page_token"`
 }
 
 type reqLogBatch struct {
