@@ -301,11 +301,11 @@ func (w *workspace) checkExperiment(r *http.Request, rpc string, body []byte) *m
 	if aerr != nil {
 		return nil // the MLflow handler answers malformed requests
 	}
-	var req struct {
+	req, aerr := decode[struct {
 		Name           optString `json:"name"`
 		ExperimentName optString `json:"experiment_name"`
-	}
-	if json.Unmarshal(obj, &req) != nil {
+	}](obj)
+	if aerr != nil {
 		return nil
 	}
 	name := req.Name.Value
@@ -332,7 +332,9 @@ func (w *workspace) checkExperiment(r *http.Request, rpc string, body []byte) *m
 // checkQuota refuses a batch that would take a run past a quota. Metric
 // steps count every value logged to the run.
 func (w *workspace) checkQuota(body []byte) *mlflow.APIError {
-	var req struct {
+	// The raw body: a body MLflow would read differently (double-encoded,
+	// not an object) is left to the MLflow handler.
+	req, aerr := decode[struct {
 		RunID   string            `json:"run_id"`
 		Metrics []json.RawMessage `json:"metrics"`
 		Params  []struct {
@@ -341,8 +343,8 @@ func (w *workspace) checkQuota(body []byte) *mlflow.APIError {
 		Tags []struct {
 			Key string `json:"key"`
 		} `json:"tags"`
-	}
-	if json.Unmarshal(body, &req) != nil || req.RunID == "" {
+	}](body)
+	if aerr != nil || req.RunID == "" {
 		return nil
 	}
 	w.srv.mu.Lock()

@@ -56,10 +56,24 @@
 //     calls len() on the parsed dict, so the real check never fires;
 //   - bearer-token auth is Databricks-like (401 UNAUTHENTICATED JSON);
 //   - model registry: registered-models and model-versions create/get only
-//     (registry.go);
+//     (registry.go); its routes and the logged-model routes answer neither
+//     HEAD nor OPTIONS, and a JSON body that is not an object is answered
+//     there with a 500 JSON error without code or message rather than
+//     Werkzeug's 500 page;
+//   - MLflow 3 logged models only WithLoggedModels (logged_models.go);
 //   - absent: experiment tags/rename/update RPCs, runs/
 //     delete-tag, log-inputs, get-history paging, metrics/get-history-bulk,
 //     multipart artifact upload, artifact delete, mlflow-artifacts listing,
-//     experiments/search order_by (refused with 400), traces, MLflow 3
-//     logged models. The request log grows without bound (fine for tests).
+//     experiments/search order_by (refused with 400), traces. The request
+//     log grows without bound (fine for tests).
+//
+// Where things are: routes.go is the route table (every method and path,
+// and the method that answers it); the handlers are grouped by resource in
+// experiments.go, runs.go, metrics.go (log-batch, log-metric,
+// get-history), search.go, artifacts.go, registry.go and logged_models.go.
+// request.go reads a request (requestObject, decode, require), response.go
+// writes the answer; wire.go holds the request and response structs,
+// store.go the tracking store and MLflow's validation rules. server.go has
+// the Server, its options, faults and auth; databricks.go and
+// databricks_files.go the fake Databricks workspace in front of it.
 package mlflowtest

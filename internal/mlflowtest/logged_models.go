@@ -14,12 +14,12 @@ import (
 
 // MLflow 3 logged models, as an MLflow 3.0 server with the SQL store answers
 // them (mlflow/server/handlers.py, mlflow/store/tracking/sqlalchemy_store.py):
-// POST logged-models, GET and PATCH (finalize) logged-models/<id>, PATCH
-// logged-models/<id>/tags, POST logged-models/search (experiment ids only)
-// and POST runs/outputs. Without WithLoggedModels the server is an MLflow 2
-// server and answers these paths with Flask's 404 page, as 2.9 does.
-// Absent: logged model params/metrics RPCs, delete, search filters and
-// ordering, and run outputs in runs/get.
+// POST logged-models, GET, PATCH (finalize) and DELETE logged-models/<id>,
+// PATCH logged-models/<id>/tags, POST logged-models/search (experiment ids
+// only) and POST runs/outputs, whose outputs runs/get answers. Without
+// WithLoggedModels the server is an MLflow 2 server and answers these paths
+// with Flask's 404 page, as 2.9 does. Absent: logged model params/metrics
+// RPCs, search filters, ordering and pages.
 
 // WithLoggedModels makes the server an MLflow 3 server: the logged-model
 // RPCs exist, and model-versions/create takes model_id and models:/<id>
@@ -160,12 +160,9 @@ func (s *Server) createLoggedModel(a args) (any, *mlflow.APIError) {
 	if err := validateLoggedModelName(req.Name); err != nil {
 		return nil, err
 	}
-	exp, err := s.st.experiment(req.ExperimentID.Value)
+	exp, err := s.st.activeExperiment(req.ExperimentID.Value)
 	if err != nil {
 		return nil, err
-	}
-	if exp.LifecycleStage != mlflow.LifecycleActive {
-		return nil, invalidParam("The experiment %s must be in the 'active' state. Current state is %s.", exp.ID, exp.LifecycleStage)
 	}
 	var b [16]byte
 	_, _ = rand.Read(b[:])

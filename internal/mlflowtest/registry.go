@@ -29,7 +29,6 @@ type modelVersion struct {
 	description string
 	created     int64
 	tags        []mlflow.Tag
-	modelID     string
 }
 
 // registry is the registry's state, guarded by Server.mu. With v3 the
@@ -66,14 +65,6 @@ type outModelVersion struct {
 	RunID       string  `json:"run_id,omitempty"`
 	Status      string  `json:"status"`
 	Tags        []outKV `json:"tags,omitempty"`
-}
-
-func outTags(tags []mlflow.Tag) []outKV {
-	var out []outKV
-	for _, t := range tags {
-		out = append(out, outKV{Key: t.Key, Value: t.Value})
-	}
-	return out
 }
 
 func (m *registeredModel) out() outRegisteredModel {
@@ -195,7 +186,7 @@ func (s *Server) createModelVersion(a args) (any, *mlflow.APIError) {
 	}
 	now := s.nowMs()
 	v := &modelVersion{version: len(m.versions) + 1, source: req.Source.Value, runID: req.RunID.Value,
-		description: req.Description.Value, created: now, tags: kvTags(req.Tags), modelID: req.ModelID.Value}
+		description: req.Description.Value, created: now, tags: kvTags(req.Tags)}
 	m.versions = append(m.versions, v)
 	m.updated = now
 	if lm != nil {

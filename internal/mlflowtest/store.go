@@ -224,11 +224,7 @@ func normPath(p string) string {
 func validateLength(entity string, limit int, value string) *mlflow.APIError {
 	// Python's len counts code points.
 	if n := utf8.RuneCountInString(value); n > limit {
-		shown := value
-		if utf8.RuneCountInString(shown) > 250 {
-			shown = string([]rune(shown)[:250])
-		}
-		return invalidParam("%s '%s' had length %d, which exceeded length limit of %d", entity, shown, n, limit)
+		return invalidParam("%s '%s' had length %d, which exceeded length limit of %d", entity, mlflow.TruncateRunes(value, 250), n, limit)
 	}
 	return nil
 }
@@ -322,6 +318,18 @@ func (s *state) experiment(id string) (*mlflow.Experiment, *mlflow.APIError) {
 	return s.experiments[n], nil
 }
 
+// activeExperiment is an experiment a run or model can be created in.
+func (s *state) activeExperiment(id string) (*mlflow.Experiment, *mlflow.APIError) {
+	e, err := s.experiment(id)
+	if err != nil {
+		return nil, err
+	}
+	if e.LifecycleStage != mlflow.LifecycleActive {
+		return nil, invalidParam("The experiment %s must be in the 'active' state. Current state is %s.", e.ID, e.LifecycleStage)
+	}
+	return e, nil
+}
+
 func (s *state) experimentByName(name string) *mlflow.Experiment {
 	for _, e := range s.experiments {
 		if e.Name == name {
@@ -410,12 +418,9 @@ func (s *state) activeRun(id string) (*runState, *mlflow.APIError) {
 }
 
 func (s *state) createRun(expID, userID, runName string, startTime int64, tags []mlflow.Tag) (*runState, *mlflow.APIError) {
-	e, err := s.experiment(expID)
+	e, err := s.activeExperiment(expID)
 	if err != nil {
 		return nil, err
-	}
-	if e.LifecycleStage != mlflow.LifecycleActive {
-		return nil, invalidParam("The experiment %s must be in the 'active' state. Current state is %s.", e.ID, e.LifecycleStage)
 	}
 	// The SQL store's create_run validates no tag: keys and values are
 	// inserted as sent (MLflow 2.9.2 and 3.0.0 both accept a key such as

@@ -276,14 +276,20 @@ type outModelOutput struct {
 	Step    int64  `json:"step"`
 }
 
+func outTags(tags []mlflow.Tag) []outKV {
+	var out []outKV
+	for _, t := range tags {
+		out = append(out, outKV(t))
+	}
+	return out
+}
+
 func toOutExperiment(e *mlflow.Experiment) outExperiment {
 	o := outExperiment{
 		ExperimentID: e.ID, Name: e.Name, ArtifactLocation: e.ArtifactLocation,
 		LifecycleStage: e.LifecycleStage, LastUpdateTime: e.LastUpdateTime, CreationTime: e.CreationTime,
 	}
-	for _, t := range e.Tags {
-		o.Tags = append(o.Tags, outKV(t))
-	}
+	o.Tags = outTags(e.Tags)
 	return o
 }
 
@@ -312,9 +318,7 @@ func toOutRun(r *mlflow.Run) outRun {
 	for _, p := range r.Data.Params {
 		o.Data.Params = append(o.Data.Params, outKV(p))
 	}
-	for _, t := range r.Data.Tags {
-		o.Data.Tags = append(o.Data.Tags, outKV(t))
-	}
+	o.Data.Tags = outTags(r.Data.Tags)
 	return o
 }
 
