@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -40,10 +42,29 @@ type AccessConfig struct {
 	// Anonymous are the patterns for data whose tenant no source gives;
 	// empty refuses such data.
 	Anonymous []string `mapstructure:"anonymous"`
+	// Weights set each tenant's share of the backend's request budget while
+	// it binds (default 1; "*" for every tenant not listed, "" for
+	// anonymous data). Each tenant named in Tenants also gets a sending
+	// queue of its own, sized by the same shares, so its backlog waits in
+	// its own queue instead of ahead of the others' data (docs/access.md).
+	Weights map[string]float64 `mapstructure:"weights"`
+}
+
+// weightOf is a tenant's share of the request budget.
+func (a *AccessConfig) weightOf(tenant string) float64 {
+	if w, ok := a.Weights[tenant]; ok {
+		return w
+	}
+	if _, named := a.Tenants[tenant]; !named && tenant != "" {
+		if w, ok := a.Weights["*"]; ok {
+			return w
+		}
+	}
+	return 1
 }
 
 func (a *AccessConfig) enabled() bool {
-	return len(a.TenantFrom) > 0 || len(a.Tenants) > 0 || len(a.Anonymous) > 0
+	return len(a.TenantFrom) > 0 || len(a.Tenants) > 0 || len(a.Anonymous) > 0 || len(a.Weights) > 0
 }
 
 func (a *AccessConfig) validate() error {
@@ -65,6 +86,11 @@ func (a *AccessConfig) validate() error {
 			if err := validPattern(p); err != nil {
 				errs = append(errs, fmt.Errorf("access.tenants[%q]: %w", tenant, err))
 			}
+		}
+	}
+	for _, tenant := range slices.Sorted(maps.Keys(a.Weights)) {
+		if w := a.Weights[tenant]; !(w > 0) || math.IsInf(w, 0) {
+			errs = append(errs, fmt.Errorf("access.weights[%q]: %v is not a positive number", tenant, w))
 		}
 	}
 	for _, p := range a.Anonymous {

@@ -79,6 +79,7 @@ func TestLoadConfig(t *testing.T) {
 			TenantFrom: []string{"auth.subject", "resource.team"},
 			Tenants:    map[string][]string{"team-a": {"/Shared/team-a/*"}, "*": {"/Users/{tenant}/*"}},
 			Anonymous:  []string{"/Shared/sandbox/*"},
+			Weights:    map[string]float64{"team-a": 3, "*": 0.5},
 		}
 		want.RateLimits = map[string]float64{"log_batch": 40, "search": 5}
 		want.RunQuotas = RunQuotasConfig{MetricSteps: 1000, Params: 50, Tags: -1}
@@ -135,6 +136,7 @@ func TestLoadConfig(t *testing.T) {
 		{"bad_node_prefix", `'system_metrics.node_prefix' "sometimes": want auto, always or never`},
 		{"bad_attach_window", "system_metrics.attach_window"},
 		{"bad_access", `access.tenant_from "header.x"`},
+		{"bad_weight", `access.weights["a"]: 0 is not a positive number`},
 		{"databricks", ""}, // supported since the Databricks backend landed
 		{"databricks_relative", "not an absolute workspace path"},
 		{"databricks_profile_conflict", "contradicts"},

@@ -22,6 +22,7 @@ import (
 	"github.com/otelcol-mlflow/otelcol-mlflow/exporter/mlflowexporter/internal/runs"
 	"github.com/otelcol-mlflow/otelcol-mlflow/exporter/mlflowexporter/internal/translate"
 	"github.com/otelcol-mlflow/otelcol-mlflow/internal/mlflow"
+	"github.com/otelcol-mlflow/otelcol-mlflow/internal/mlflow/restclient"
 )
 
 type mlflowExporter struct {
@@ -361,7 +362,18 @@ func (e *mlflowExporter) recordTranslateStats(ctx context.Context, st translate.
 	}
 }
 
+// flowContext names whose requests ctx carries, so that the backend's
+// request budget is shared fairly while it binds: between tenants with
+// access control (by their weights), else between runs.
+func (e *mlflowExporter) flowContext(ctx context.Context, tenant, run string) context.Context {
+	if e.access != nil {
+		return restclient.WithFlow(ctx, "tenant\x00"+tenant, e.cfg.Access.weightOf(tenant))
+	}
+	return restclient.WithFlow(ctx, "run\x00"+run, 1)
+}
+
 func (e *mlflowExporter) exportRun(ctx context.Context, g *runGroup) error {
+	ctx = e.flowContext(ctx, g.tenant, g.id.Key())
 	start := int64(0)
 	var points []translate.Point
 	var params []mlflow.Param

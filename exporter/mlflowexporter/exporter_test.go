@@ -514,4 +514,3 @@ func TestConcurrentCollectorsConvergeOnOneRun(t *testing.T) {
 	sort.Slice(got, func(i, j int) bool { return got[i] < got[j] })
 	assert.Equal(t, []int64{0, 1, 2, 3, 10, 11, 12, 13}, got, "every replica's points land in the one run, once")
 }
-

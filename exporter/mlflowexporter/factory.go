@@ -84,6 +84,13 @@ func createMetricsExporter(ctx context.Context, set exporter.Settings, cfg compo
 	if err != nil {
 		return nil, err
 	}
+	if c.Access.enabled() && c.QueueConfig.HasValue() {
+		lanes, err := newTenantLanes(ctx, set, c, e)
+		if err != nil {
+			return nil, err
+		}
+		return runPartitioner{partition: partitionedByRun(c), access: &c.Access, tel: e.tel, lanes: lanes}, nil
+	}
 	exp, err := exporterhelper.NewMetrics(ctx, set, cfg, e.pushMetrics,
 		exporterhelper.WithStart(e.start),
 		exporterhelper.WithShutdown(e.shutdown),

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"go.opentelemetry.io/collector/client"
+	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -63,10 +64,27 @@ func partitionOf(attrs pcommon.Map) string {
 // (TenantAttr) while the receiver's authentication is still in the
 // context: the queue keeps the data, not the connection it came on.
 type runPartitioner struct {
-	exporter.Metrics
-	partition bool
-	access    *AccessConfig
-	tel       *metadata.TelemetryBuilder
+	exporter.Metrics // the one sender; nil with lanes
+	partition        bool
+	access           *AccessConfig
+	tel              *metadata.TelemetryBuilder
+	// lanes, with access control and a sending queue: a sender per tenant
+	// lane (lanes.go).
+	lanes *tenantLanes
+}
+
+func (p runPartitioner) Start(ctx context.Context, host component.Host) error {
+	if p.lanes != nil {
+		return p.lanes.Start(ctx, host)
+	}
+	return p.Metrics.Start(ctx, host)
+}
+
+func (p runPartitioner) Shutdown(ctx context.Context) error {
+	if p.lanes != nil {
+		return p.lanes.Shutdown(ctx)
+	}
+	return p.Metrics.Shutdown(ctx)
 }
 
 func (p runPartitioner) Capabilities() consumer.Capabilities {
@@ -78,9 +96,26 @@ func (p runPartitioner) ConsumeMetrics(ctx context.Context, md pmetric.Metrics) 
 	if p.access != nil && p.access.enabled() {
 		md, owned = p.stampTenants(ctx, md), true
 	}
+	if p.lanes == nil {
+		return p.partitionInto(ctx, p.Metrics, md, owned)
+	}
+	parts := p.lanes.split(md)
+	for _, lane := range p.lanes.names {
+		if part, ok := parts[lane]; ok {
+			if err := p.partitionInto(ctx, p.lanes.senders[lane], part, true); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// partitionInto sends md to next, one request per run partition when the
+// queue batches by run. owned says md may be taken apart.
+func (p runPartitioner) partitionInto(ctx context.Context, next consumer.Metrics, md pmetric.Metrics, owned bool) error {
 	rms := md.ResourceMetrics()
 	if rms.Len() == 0 || !p.partition {
-		return p.Metrics.ConsumeMetrics(ctx, md)
+		return next.ConsumeMetrics(ctx, md)
 	}
 	keys := make([]string, rms.Len())
 	var order []string
@@ -95,7 +130,7 @@ func (p runPartitioner) ConsumeMetrics(ctx context.Context, md pmetric.Metrics) 
 		}
 	}
 	if len(order) == 1 {
-		return p.Metrics.ConsumeMetrics(withPartition(ctx, order[0]), md)
+		return next.ConsumeMetrics(withPartition(ctx, order[0]), md)
 	}
 	for _, key := range order {
 		part := pmetric.NewMetrics()
@@ -113,7 +148,7 @@ func (p runPartitioner) ConsumeMetrics(ctx context.Context, md pmetric.Metrics) 
 		// A refusal (queue full) is returned at once: the sender retries the
 		// whole request, and the parts already queued are written once
 		// (re-sent points are recognised, docs/mapping.md §2).
-		if err := p.Metrics.ConsumeMetrics(withPartition(ctx, key), part); err != nil {
+		if err := next.ConsumeMetrics(withPartition(ctx, key), part); err != nil {
 			return err
 		}
 	}

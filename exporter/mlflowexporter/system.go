@@ -80,6 +80,7 @@ func (e *mlflowExporter) exportSystem(ctx context.Context, rm pmetric.ResourceMe
 	if v, ok := rm.Resource().Attributes().Get(TenantAttr); ok {
 		tenant = v.Str()
 	}
+	ctx = e.flowContext(ctx, tenant, "system\x00"+host)
 	var ns map[int64]procNS
 	if len(snap.Process) > 0 {
 		ns = processNamespaces(rm)

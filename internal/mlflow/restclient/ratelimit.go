@@ -69,20 +69,66 @@ func (l RateLimits) Validate() error {
 // RateLimiter spaces requests per endpoint group on the client side, so a
 // workspace's published limits are never exceeded in the first place. One
 // limiter may be shared by several Clients that talk to the same server;
-// all their callers then draw from the same budget. A nil *RateLimiter
+// all their callers then draw from the same budget. While the budget binds,
+// waiting requests leave in weighted fair order between flows (WithFlow:
+// tenants of a shared gateway, or runs), first come first served within a
+// flow, so one busy sender cannot starve the others. A nil *RateLimiter
 // limits nothing.
 type RateLimiter struct {
 	now    func() time.Time
 	groups map[string]*spacer
 }
 
+type flowCtxKey struct{}
+
+type flow struct {
+	key    string
+	weight float64
+}
+
+// WithFlow marks the requests made with ctx as belonging to flow key with
+// the given weight (<= 0 means 1). When a group's budget binds, each flow
+// with waiting requests gets a share of the group's requests proportional
+// to its weight. Requests without a flow share the flow "".
+func WithFlow(ctx context.Context, key string, weight float64) context.Context {
+	if weight <= 0 || math.IsNaN(weight) || math.IsInf(weight, 0) {
+		weight = 1
+	}
+	return context.WithValue(ctx, flowCtxKey{}, flow{key: key, weight: weight})
+}
+
+func flowFrom(ctx context.Context) flow {
+	if f, ok := ctx.Value(flowCtxKey{}).(flow); ok {
+		return f
+	}
+	return flow{weight: 1}
+}
+
 // spacer lets requests out no closer than interval apart (a token bucket of
 // depth one): the strictest reading of "n requests per second", which
-// leaves the server's own bucket room for network jitter.
+// leaves the server's own bucket room for network jitter. Requests that
+// must wait queue per flow and are let out by start-time fair queueing: a
+// flow's next request is tagged max(virtual time, the flow's last finish
+// tag), the smallest tag goes first, and each grant advances the flow's
+// finish tag by 1/weight. A flow that was idle starts at the current
+// virtual time, so it banks no credit.
 type spacer struct {
 	interval time.Duration
-	mu       sync.Mutex
-	next     time.Time // earliest time the next request may leave
+	now      func() time.Time
+
+	mu      sync.Mutex
+	next    time.Time // earliest time the next request may leave
+	vtime   float64   // start tag of the last grant
+	flows   map[string]*flowQueue
+	waiting int
+	timer   *time.Timer
+	armed   bool
+}
+
+type flowQueue struct {
+	weight  float64
+	finish  float64
+	waiters []chan struct{}
 }
 
 // NewRateLimiter builds a limiter for limits; groups without a positive
@@ -94,15 +140,19 @@ func NewRateLimiter(limits RateLimits) (*RateLimiter, error) {
 	l := &RateLimiter{now: time.Now, groups: map[string]*spacer{}}
 	for g, qps := range limits {
 		if qps > 0 {
-			l.groups[g] = &spacer{interval: time.Duration(float64(time.Second) / qps)}
+			l.groups[g] = &spacer{
+				interval: time.Duration(float64(time.Second) / qps),
+				now:      func() time.Time { return l.now() },
+				flows:    map[string]*flowQueue{},
+			}
 		}
 	}
 	return l, nil
 }
 
 // Wait blocks until a request to rpc may be sent, or ctx ends. A request
-// that gives up returns its slot when no later request has taken the next
-// one, so cancelled callers do not slow the others.
+// that gives up leaves the queue without using a slot, so cancelled callers
+// do not slow the others.
 func (l *RateLimiter) Wait(ctx context.Context, rpc string) error {
 	if l == nil {
 		return nil
@@ -111,41 +161,128 @@ func (l *RateLimiter) Wait(ctx context.Context, rpc string) error {
 	if sp == nil {
 		return nil
 	}
-	now := l.now()
-	at := sp.reserve(now)
-	d := at.Sub(now)
-	if d <= 0 {
+	if err := sp.wait(ctx, flowFrom(ctx)); err != nil {
+		return fmt.Errorf("wait for %s rate limit: %w", GroupOf(rpc), err)
+	}
+	return nil
+}
+
+func (sp *spacer) wait(ctx context.Context, f flow) error {
+	sp.mu.Lock()
+	now := sp.now()
+	if sp.waiting == 0 && !now.Before(sp.next) {
+		// Nobody waits and the slot is free: go now. Without contention
+		// there is nothing to be fair about, so no flow is charged.
+		sp.advance(now)
+		sp.mu.Unlock()
 		return nil
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
+	q := sp.flows[f.key]
+	if q == nil {
+		q = &flowQueue{weight: f.weight, finish: sp.vtime}
+		sp.flows[f.key] = q
+	}
+	q.weight = f.weight
+	ch := make(chan struct{})
+	q.waiters = append(q.waiters, ch)
+	sp.waiting++
+	sp.arm(now)
+	sp.mu.Unlock()
+
 	select {
-	case <-t.C:
+	case <-ch:
 		return nil
 	case <-ctx.Done():
-		sp.release(at)
-		return fmt.Errorf("wait for %s rate limit: %w", GroupOf(rpc), context.Cause(ctx))
+		sp.mu.Lock()
+		defer sp.mu.Unlock()
+		select {
+		case <-ch:
+			// Granted while giving up: the slot is spent either way.
+			return nil
+		default:
+		}
+		if i := slices.Index(q.waiters, ch); i >= 0 {
+			q.waiters = slices.Delete(q.waiters, i, i+1)
+			sp.waiting--
+			if len(q.waiters) == 0 {
+				delete(sp.flows, f.key)
+			}
+		}
+		return context.Cause(ctx)
 	}
 }
 
-// reserve takes the next free slot at or after now and returns its time.
-func (sp *spacer) reserve(now time.Time) time.Time {
-	sp.mu.Lock()
-	defer sp.mu.Unlock()
+// advance takes the slot at now. On schedule the next slot is one interval
+// after this one's due time, so timer latency does not erode the rate;
+// after an idle spell it is one interval after now (no banked slots).
+func (sp *spacer) advance(now time.Time) {
 	at := sp.next
-	if at.Before(now) {
+	if now.Sub(at) > sp.interval || at.IsZero() {
 		at = now
 	}
 	sp.next = at.Add(sp.interval)
-	return at
 }
 
-// release gives the slot at back if it is still the last one taken.
-func (sp *spacer) release(at time.Time) {
+// charge records a grant to q.
+func (sp *spacer) charge(q *flowQueue) {
+	start := max(sp.vtime, q.finish)
+	q.finish = start + 1/q.weight
+	sp.vtime = start
+}
+
+// arm makes sure a grant is attempted when the next slot is due.
+func (sp *spacer) arm(now time.Time) {
+	if sp.armed {
+		return
+	}
+	sp.armed = true
+	d := max(sp.next.Sub(now), 0)
+	if sp.timer == nil {
+		sp.timer = time.AfterFunc(d, sp.fire)
+		return
+	}
+	sp.timer.Reset(d)
+}
+
+// fire lets the fairest waiting request out when its slot is due.
+func (sp *spacer) fire() {
 	sp.mu.Lock()
 	defer sp.mu.Unlock()
-	if sp.next.Equal(at.Add(sp.interval)) {
-		sp.next = at
+	sp.armed = false
+	if sp.waiting == 0 {
+		return
+	}
+	now := sp.now()
+	if now.Before(sp.next) {
+		// A 429 pushed the slot back, or the clock is not where the timer
+		// thought.
+		sp.arm(now)
+		return
+	}
+	var (
+		bestKey   string
+		best      *flowQueue
+		bestStart float64
+	)
+	for k, q := range sp.flows {
+		if len(q.waiters) == 0 {
+			continue
+		}
+		start := max(sp.vtime, q.finish)
+		if best == nil || start < bestStart || start == bestStart && k < bestKey {
+			bestKey, best, bestStart = k, q, start
+		}
+	}
+	sp.advance(now)
+	sp.charge(best)
+	close(best.waiters[0])
+	best.waiters = best.waiters[1:]
+	sp.waiting--
+	if len(best.waiters) == 0 {
+		delete(sp.flows, bestKey)
+	}
+	if sp.waiting > 0 {
+		sp.arm(now)
 	}
 }
 

@@ -6,8 +6,12 @@ import (
 	"math"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/otelcol-mlflow/otelcol-mlflow/internal/mlflow"
 )
@@ -63,36 +67,112 @@ func TestRateLimitsValidate(t *testing.T) {
 
 func posInf() float64 { return math.Inf(1) }
 
-func TestSpacerReserve(t *testing.T) {
-	sp := &spacer{interval: 100 * time.Millisecond}
-	t0 := time.Unix(1_700_000_000, 0)
-	// Five callers at the same instant leave 100 ms apart.
-	for i := range 5 {
-		if got, want := sp.reserve(t0), t0.Add(time.Duration(i)*100*time.Millisecond); !got.Equal(want) {
-			t.Fatalf("reserve #%d = %v, want %v", i, got.Sub(t0), want.Sub(t0))
+// grants queues n callers per flow on the log-batch group, releases them
+// once all are queued, and returns the order in which flows got out.
+func grants(t *testing.T, l *RateLimiter, perFlow map[string]int, weights map[string]float64) []string {
+	t.Helper()
+	sp := l.groups[GroupLogBatch]
+	// Hold the group so that every caller queues before the first grant.
+	sp.mu.Lock()
+	sp.next = time.Now().Add(time.Hour)
+	sp.mu.Unlock()
+	var (
+		mu    sync.Mutex
+		order []string
+		wg    sync.WaitGroup
+	)
+	total := 0
+	for key, n := range perFlow {
+		ctx := WithFlow(t.Context(), key, weights[key])
+		total += n
+		for range n {
+			wg.Go(func() {
+				if err := l.Wait(ctx, "runs/log-batch"); err != nil {
+					t.Error(err)
+					return
+				}
+				mu.Lock()
+				order = append(order, key)
+				mu.Unlock()
+			})
 		}
 	}
-	// An idle group does not bank slots: after a pause the next caller
-	// goes at once and the one after waits a full interval.
-	t1 := t0.Add(10 * time.Second)
-	if got := sp.reserve(t1); !got.Equal(t1) {
-		t.Fatalf("after idle: %v, want now", got.Sub(t1))
+	require.Eventually(t, func() bool {
+		sp.mu.Lock()
+		defer sp.mu.Unlock()
+		return sp.waiting == total
+	}, 10*time.Second, time.Millisecond)
+	sp.mu.Lock()
+	sp.next = time.Now()
+	sp.armed = false
+	sp.arm(time.Now())
+	sp.mu.Unlock()
+	wg.Wait()
+	return order
+}
+
+func TestFairShareBetweenFlows(t *testing.T) {
+	l, err := NewRateLimiter(RateLimits{GroupLogBatch: 200}) // a slot every 5 ms
+	require.NoError(t, err)
+	// A noisy flow queues 20 requests, a quiet one 2: while both wait they
+	// alternate, so the quiet flow's requests are among the first four out
+	// instead of behind the noisy backlog (FIFO would put them anywhere).
+	order := grants(t, l, map[string]int{"noisy": 20, "quiet": 2}, nil)
+	require.Len(t, order, 22)
+	last := -1
+	for i, k := range order {
+		if k == "quiet" {
+			last = i
+		}
 	}
-	at := sp.reserve(t1)
-	if want := t1.Add(100 * time.Millisecond); !at.Equal(want) {
-		t.Fatalf("second after idle: %v, want +100ms", at.Sub(t1))
+	assert.LessOrEqual(t, last, 3, "quiet requests must go out within the first four: %v", order)
+}
+
+func TestFairShareWeights(t *testing.T) {
+	l, err := NewRateLimiter(RateLimits{GroupLogBatch: 200})
+	require.NoError(t, err)
+	// Weights 3:1 with both flows backlogged: of the first 12 grants, 9 go
+	// to the heavy flow.
+	order := grants(t, l, map[string]int{"heavy": 15, "light": 15}, map[string]float64{"heavy": 3, "light": 1})
+	heavy := 0
+	for _, k := range order[:12] {
+		if k == "heavy" {
+			heavy++
+		}
 	}
-	// A cancelled caller hands its slot back while it is the last one.
-	sp.release(at)
-	if got := sp.reserve(t1); !got.Equal(at) {
-		t.Fatalf("after release: %v, want the released slot %v", got.Sub(t1), at.Sub(t1))
-	}
-	// Not when someone queued behind it.
-	later := sp.reserve(t1)
-	sp.release(at)
-	if got := sp.reserve(t1); !got.Equal(later.Add(100 * time.Millisecond)) {
-		t.Fatalf("release of a non-last slot moved the queue: %v", got.Sub(t1))
-	}
+	assert.InDelta(t, 9, heavy, 1, "heavy flow's share of the first 12 grants: %v", order)
+}
+
+func TestCancelledWaiterLeavesTheQueue(t *testing.T) {
+	l, err := NewRateLimiter(RateLimits{GroupLogBatch: 200})
+	require.NoError(t, err)
+	sp := l.groups[GroupLogBatch]
+	sp.mu.Lock()
+	sp.next = time.Now().Add(time.Hour)
+	sp.mu.Unlock()
+	ctx, cancel := context.WithCancel(WithFlow(t.Context(), "a", 1))
+	done := make(chan error)
+	go func() { done <- l.Wait(ctx, "runs/log-batch") }()
+	require.Eventually(t, func() bool { sp.mu.Lock(); defer sp.mu.Unlock(); return sp.waiting == 1 }, 10*time.Second, time.Millisecond)
+	cancel()
+	require.ErrorIs(t, <-done, context.Canceled)
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	assert.Zero(t, sp.waiting)
+	assert.Empty(t, sp.flows, "an empty flow is forgotten")
+}
+
+func TestAdvanceKeepsScheduleAndBanksNoSlots(t *testing.T) {
+	t0 := time.Unix(1_700_000_000, 0)
+	sp := &spacer{interval: 100 * time.Millisecond}
+	sp.advance(t0)
+	assert.Equal(t, t0.Add(100*time.Millisecond), sp.next, "first slot: one interval after now")
+	// A grant 3 ms late (timer latency) keeps the schedule.
+	sp.advance(t0.Add(103 * time.Millisecond))
+	assert.Equal(t, t0.Add(200*time.Millisecond), sp.next)
+	// After an idle spell the next slot is one interval after now: no burst.
+	sp.advance(t0.Add(10 * time.Second))
+	assert.Equal(t, t0.Add(10*time.Second+100*time.Millisecond), sp.next)
 }
 
 func TestWaitHonoursContext(t *testing.T) {
@@ -131,7 +211,7 @@ func TestThrottledHint(t *testing.T) {
 	if e.RetryAfter != ThrottleBackoff {
 		t.Errorf("RetryAfter = %v, want %v", e.RetryAfter, ThrottleBackoff)
 	}
-	if got := l.groups[GroupLogBatch].reserve(t0); !got.Equal(t0.Add(ThrottleBackoff)) {
+	if got := l.groups[GroupLogBatch].next; !got.Equal(t0.Add(ThrottleBackoff)) {
 		t.Errorf("after a 429 the group resumes at +%v, want +%v", got.Sub(t0), ThrottleBackoff)
 	}
 	// A server delay is kept as sent.
