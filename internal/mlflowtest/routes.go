@@ -102,6 +102,8 @@ type args struct {
 
 type routeKind int
 
+// The kinds of routes, each answered outside its handler as its table
+// above says.
 const (
 	trackingRoute routeKind = iota
 	registryRoute
@@ -114,14 +116,14 @@ type route struct {
 	path   string
 	name   string // the RPC's name in the request log and in Fault.RPC
 	kind   routeKind
-	rpc    rpcFunc // one of rpc and raw
-	raw    rawFunc
+	handle rpcFunc // one of handle and serve
+	serve  rawFunc
 }
 
 // rpc is a route to an RPC handler. Its name is its path under mlflow/
 // ("runs/log-batch", "logged-models/{model_id}").
 func rpc(method, path string, h rpcFunc) route {
-	return route{method: method, path: path, name: strings.TrimPrefix(path, "mlflow/"), rpc: h}
+	return route{method: method, path: path, name: strings.TrimPrefix(path, "mlflow/"), handle: h}
 }
 
 // raw is a route to a handler that answers the request itself. Its name
@@ -131,7 +133,7 @@ func raw(method, path string, h rawFunc) route {
 	if i := strings.LastIndex(path, "/{"); i >= 0 && strings.HasSuffix(path, "...}") {
 		name = path[:i]
 	}
-	return route{method: method, path: path, name: name, raw: h}
+	return route{method: method, path: path, name: name, serve: h}
 }
 
 func withKind(rs []route, k routeKind) []route {
@@ -144,7 +146,7 @@ func withKind(rs []route, k routeKind) []route {
 
 // endpoint is what a request path resolves to.
 type endpoint struct {
-	rpc    string  // the RPC's name; the raw path for a path no route has
+	name   string  // the RPC's name (route.name); the raw path for a path no route has
 	routes []route // the path's routes, one per method in table order; none for an unknown path
 	param  string
 }
@@ -154,7 +156,7 @@ func (s *Server) resolve(p string) endpoint {
 	if s.dbx != nil {
 		if _, ok := strings.CutPrefix(p, DatabricksFilesPath+"/"); ok {
 			// The workspace answers it (databricks_files.go).
-			return endpoint{rpc: rpcDatabricksFiles}
+			return endpoint{name: rpcDatabricksFiles}
 		}
 	}
 	for _, root := range apiRoots {
@@ -171,7 +173,7 @@ func (s *Server) resolve(p string) endpoint {
 				if !ok {
 					continue
 				}
-				ep := endpoint{rpc: rt.name, param: param}
+				ep := endpoint{name: rt.name, param: param}
 				for _, same := range routes {
 					if same.path == rt.path {
 						ep.routes = append(ep.routes, same)
@@ -181,7 +183,7 @@ func (s *Server) resolve(p string) endpoint {
 			}
 		}
 	}
-	return endpoint{rpc: p}
+	return endpoint{name: p}
 }
 
 // matchPath matches a path against a route's pattern and returns the
@@ -254,19 +256,19 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, ep endpoint, body
 		return
 	}
 	rt := ep.routes[i]
-	if rt.raw != nil {
-		rt.raw(s, w, r, args{param: ep.param, body: body})
+	if rt.serve != nil {
+		rt.serve(s, w, r, args{param: ep.param, body: body})
 		return
 	}
 	obj, aerr := requestObject(r, rt.name, body)
 	var resp any
 	if aerr == nil {
 		s.mu.Lock()
-		resp, aerr = rt.rpc(s, args{obj: obj, param: ep.param})
+		resp, aerr = rt.handle(s, args{obj: obj, param: ep.param})
 		s.mu.Unlock()
 	}
 	if aerr == errHTML500 && kind != trackingRoute {
-		writeError(w, aerr)
+		writeError(w, aerr) // see registryRoutes
 		return
 	}
 	respond(w, resp, aerr)

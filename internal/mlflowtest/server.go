@@ -284,19 +284,19 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ep := s.resolve(r.URL.Path)
 	body, err := readBody(r)
-	idx := s.record(r, ep.rpc, len(body))
+	idx := s.record(r, ep.name, len(body))
 	sw := &statusWriter{ResponseWriter: w}
 	defer func() { s.setStatus(idx, sw.status) }()
 	if err != nil {
 		writeHTML(sw, http.StatusRequestEntityTooLarge, "413 Request Entity Too Large", "Request Entity Too Large", "The data value transmitted exceeds the capacity limit.")
 		return
 	}
-	if f, released := s.takeFault(ep.rpc); f != nil {
+	if f, released := s.takeFault(ep.name); f != nil {
 		if !s.applyFault(sw, r, f, released) {
 			return
 		}
 	}
-	if s.dbx != nil && s.dbx.intercept(sw, r, ep.rpc, body) {
+	if s.dbx != nil && s.dbx.intercept(sw, r, ep.name, body) {
 		return
 	}
 	if !s.authorized(r) {
