@@ -64,6 +64,7 @@ require (
 	gopkg.in/yaml.v3 v3.0.1
 	k8s.io/api v0.37.1
 	k8s.io/apimachinery v0.37.1
+	k8s.io/kubelet v0.37.1
 	sigs.k8s.io/yaml v1.6.0
 )
 
