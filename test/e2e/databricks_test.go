@@ -1,14 +1,11 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"text/template"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -53,7 +50,7 @@ func TestDatabricksOAuthM2M(t *testing.T) {
 	setupRequests := srv.RequestCount("")
 
 	dir := t.TempDir()
-	exporterCfg := indent(4, `
+	exporterCfg := `
 tracking_uri: databricks
 experiment_name: /Shared/otel/e2e
 sending_queue:
@@ -62,8 +59,8 @@ sending_queue:
 retry_on_failure:
   initial_interval: 100ms
   max_interval: 1s
-`)
-	c := StartCollector(t, BaseConfig, map[string]string{"exporter": exporterCfg},
+`
+	c := StartCollector(t, baseConfig(exporterCfg),
 		"DATABRICKS_HOST="+srv.URL(),
 		"DATABRICKS_CLIENT_ID="+clientID,
 		"DATABRICKS_CLIENT_SECRET="+secret,
@@ -151,8 +148,7 @@ retry_on_failure:
 // to set.
 func TestDatabricksStartupErrorNamesWhatIsMissing(t *testing.T) {
 	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "config.yaml")
-	out, err := runCollectorOnce(t, cfgPath, BaseConfig, map[string]string{"exporter": indent(4, "tracking_uri: databricks\nexperiment_name: /Shared/x")},
+	out, err := runCollectorOnce(t, dir, baseConfig("tracking_uri: databricks\nexperiment_name: /Shared/x"),
 		"DATABRICKS_HOST=https://adb-1.2.azuredatabricks.net", "DATABRICKS_CONFIG_FILE="+filepath.Join(dir, "absent.cfg"))
 	require.Error(t, err, "the collector must not start without credentials:\n%s", out)
 	assert.Contains(t, out, "no credentials")
@@ -160,20 +156,17 @@ func TestDatabricksStartupErrorNamesWhatIsMissing(t *testing.T) {
 	assert.Contains(t, out, "DATABRICKS_CLIENT_ID")
 }
 
-// runCollectorOnce runs the binary with the rendered config until it exits
+// runCollectorOnce runs the binary in dir with cfg until it exits
 // (or 30 s pass) and returns its output; for configurations that must fail
 // at start, which StartCollector treats as a test failure.
-func runCollectorOnce(t *testing.T, cfgPath, configTemplate string, vars map[string]string, env ...string) (string, error) {
+func runCollectorOnce(t *testing.T, dir string, cfg Config, env ...string) (string, error) {
 	t.Helper()
-	var cfg bytes.Buffer
 	ports := Ports{GRPC: freePort(t), HTTP: freePort(t), Health: freePort(t), Metrics: freePort(t)}
-	tmpl := template.Must(template.New("config").Option("missingkey=zero").Parse(configTemplate))
-	require.NoError(t, tmpl.Execute(&cfg, ConfigData{Ports: ports, Dir: filepath.Dir(cfgPath), Vars: vars}))
-	require.NoError(t, os.WriteFile(cfgPath, cfg.Bytes(), 0o600))
+	cfgPath := writeConfig(t, dir, ports, cfg)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, collectorBinary(t), "--config", cfgPath)
-	cmd.Dir = filepath.Dir(cfgPath)
+	cmd.Dir = dir
 	cmd.Env = append(cleanEnv(), env...)
 	out, err := cmd.CombinedOutput()
 	return string(out), err

@@ -27,15 +27,13 @@ func TestMakeRunWritesLocalStore(t *testing.T) {
 	dir := t.TempDir()
 	ports := Ports{GRPC: freePort(t), HTTP: freePort(t), Health: freePort(t), Metrics: freePort(t)}
 	cfg := filepath.Join(repoRoot(), "config", "default.yaml")
-	c := StartCollectorArgs(t, dir, ports, []string{fmt.Sprintf("OTELCOL_METRICS_PORT=%d", ports.Metrics)},
-		"--config", cfg,
-		fmt.Sprintf("--set=receivers::otlp::protocols::grpc::endpoint=127.0.0.1:%d", ports.GRPC),
-		fmt.Sprintf("--set=receivers::otlp::protocols::http::endpoint=127.0.0.1:%d", ports.HTTP),
-		fmt.Sprintf("--set=extensions::health_check::endpoint=127.0.0.1:%d", ports.Health),
+	args := append([]string{"--config", cfg}, portFlags(ports)...)
+	args = append(args,
 		"--set=receivers::gpu::collection_interval=500ms",
 		"--set=receivers::gpu::initial_delay=0s",
 		"--set=exporters::mlflow::sending_queue::batch::flush_timeout=100ms",
 	)
+	c := StartCollectorArgs(t, dir, ports, []string{fmt.Sprintf("OTELCOL_METRICS_PORT=%d", ports.Metrics)}, args...)
 
 	// No host.name: the run is local to the collector, so the gpu
 	// receiver's host metrics are attached to it.

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net/http"
@@ -10,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"text/template"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -30,7 +28,7 @@ import (
 // URI, and a backend that is not up yet when the collector starts.
 
 // fuCollectionInterval is the gpu receiver's scrape interval in these
-// tests (GPUConfig).
+// tests (gpuConfig).
 const fuCollectionInterval = 300 * time.Millisecond
 
 // fuSystemPoints returns every system/* point of the run, by key, as the
@@ -126,10 +124,7 @@ func fuTracker(t testing.TB, c *Collector, trackingURI, experiment string, confi
 // go on): no system point after the run's end_time, and no more points.
 func TestFirstUserSystemMetricsStopAtEndRun(t *testing.T) {
 	srv := startMLflow(t)
-	c := StartCollector(t, GPUConfig, map[string]string{
-		"exporter": serverExporterConfig(srv.URL(), srv.Experiment("fu-collector")),
-		"pid":      fmt.Sprint(os.Getpid()),
-	})
+	c := StartCollector(t, gpuConfig(serverExporterConfig(srv.URL(), srv.Experiment("fu-collector")), os.Getpid()))
 	tr := fuTracker(t, c, srv.URL(), srv.Experiment("fu-tracker"), 10*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Second)
 	defer cancel()
@@ -185,10 +180,10 @@ func TestFirstUserRunEndedElsewhereStopsSystemMetrics(t *testing.T) {
 	host, err := os.Hostname()
 	require.NoError(t, err)
 	srv := startMLflow(t)
-	exp := serverExporterConfig(srv.URL(), srv.Experiment("fu-elsewhere")) + "\n" + indent(4, `
+	exp := serverExporterConfig(srv.URL(), srv.Experiment("fu-elsewhere")) + `
 system_metrics:
-  end_check_interval: 1s`)
-	c := StartCollector(t, GPUConfig, map[string]string{"exporter": exp, "pid": fmt.Sprint(os.Getpid())})
+  end_check_interval: 1s`
+	c := StartCollector(t, gpuConfig(exp, os.Getpid()))
 
 	res := resource.NewSchemaless(
 		attribute.String("service.name", "trainer"),
@@ -233,7 +228,7 @@ system_metrics:
 // backend_mismatch with both backends, once for several exports.
 func TestFirstUserStoreMismatchIsReported(t *testing.T) {
 	srv := startMLflow(t)
-	c := StartCollector(t, BaseConfig, map[string]string{"exporter": serverExporterConfig(srv.URL(), srv.Experiment("fu-mismatch"))})
+	c := StartCollector(t, baseConfig(serverExporterConfig(srv.URL(), srv.Experiment("fu-mismatch"))))
 	store := t.TempDir()
 	tr := fuTracker(t, c, store, "mismatch", 2*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Second)
@@ -289,8 +284,8 @@ func TestFirstUserShutdownDuringOutageKeepsPersistentQueue(t *testing.T) {
 	srv := startFlakyMLflow(t)
 	dir := t.TempDir()
 	ports := Ports{GRPC: freePort(t), HTTP: freePort(t), Health: freePort(t), Metrics: freePort(t)}
-	vars := relVars(t, srv.URL(), true, "")
-	c1 := startCollectorIn(t, dir, ports, ReliabilityConfig, vars)
+	cfg := relConfig(t, srv.URL(), true, "")
+	c1 := startCollectorIn(t, dir, ports, cfg)
 	st := newStream(t, c1, HTTP, "shutdown-outage", 0, 1)
 	st.mustSend(t, 10)
 	awaitLanded(t, srv.Server, "shutdown-outage", st.acked, true, 15*time.Second)
@@ -309,7 +304,7 @@ func TestFirstUserShutdownDuringOutageKeepsPersistentQueue(t *testing.T) {
 	assert.Contains(t, out, "Export interrupted by shutdown: the data stays in the persistent sending queue")
 	assert.NotContains(t, out, "panic")
 
-	c2 := startCollectorIn(t, dir, ports, ReliabilityConfig, vars)
+	c2 := startCollectorIn(t, dir, ports, cfg)
 	srv.Up(t)
 	st2 := newStream(t, c2, HTTP, "shutdown-outage", st.next, 1)
 	st2.acked = st.acked
@@ -319,27 +314,16 @@ func TestFirstUserShutdownDuringOutageKeepsPersistentQueue(t *testing.T) {
 	assert.NotContains(t, c2.Output(), "Dropping data")
 }
 
-// fuRenderConfig writes the rendered template to dir/config.yaml.
-func fuRenderConfig(t testing.TB, dir, configTemplate string, vars map[string]string) string {
-	t.Helper()
-	ports := Ports{GRPC: freePort(t), HTTP: freePort(t), Health: freePort(t), Metrics: freePort(t)}
-	var cfg bytes.Buffer
-	tmpl := template.Must(template.New("config").Option("missingkey=zero").Parse(configTemplate))
-	require.NoError(t, tmpl.Execute(&cfg, ConfigData{Ports: ports, Dir: dir, Vars: vars}))
-	p := filepath.Join(dir, "config.yaml")
-	require.NoError(t, os.WriteFile(p, cfg.Bytes(), 0o600))
-	return p
-}
-
 // TestFirstUserValidateRefusesSchemelessTrackingURI: `validate` refuses
 // tracking_uri: localhost:5000 (MLflow reads "localhost" as its scheme)
 // and names the fix.
 func TestFirstUserValidateRefusesSchemelessTrackingURI(t *testing.T) {
 	bin := collectorBinary(t)
 	dir := t.TempDir()
-	cfg := fuRenderConfig(t, dir, BaseConfig, map[string]string{"exporter": indent(4, `
+	ports := Ports{GRPC: freePort(t), HTTP: freePort(t), Health: freePort(t), Metrics: freePort(t)}
+	cfg := writeConfig(t, dir, ports, baseConfig(`
 tracking_uri: localhost:5000
-experiment_name: fu-validate`)})
+experiment_name: fu-validate`))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, "validate", "--config", cfg)
@@ -360,7 +344,7 @@ experiment_name: fu-validate`)})
 // answer, the data waits in the queue.
 func TestFirstUserStartupCheckUnreachableBackend(t *testing.T) {
 	closed := fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
-	c := StartCollector(t, BaseConfig, map[string]string{"exporter": serverExporterConfig(closed, "fu-startup")})
+	c := StartCollector(t, baseConfig(serverExporterConfig(closed, "fu-startup")))
 	eventually(t, 15*time.Second, "the startup check's warning", func() bool {
 		return strings.Contains(c.Output(), "MLflow backend not reachable at startup")
 	})

@@ -19,7 +19,6 @@ import (
 	"sync"
 	"syscall"
 	"testing"
-	"text/template"
 	"time"
 
 	"go.opentelemetry.io/otel/exporters/otlp/otlpmetric/otlpmetricgrpc"
@@ -109,62 +108,17 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// ConfigTemplate fields: .GRPC .HTTP .Health .Metrics (ports), .Dir, and
-// whatever the caller passes in Vars.
-type ConfigData struct {
-	Ports
-	Dir  string
-	Vars map[string]string
-}
-
-// BaseConfig is a pipeline OTLP -> mlflow with health check and
-// self-metrics on private ports. Exporter settings go in {{.Vars.exporter}}
-// (indented by 4 spaces).
-const BaseConfig = `
-receivers:
-  otlp:
-    protocols:
-      grpc:
-        endpoint: 127.0.0.1:{{.GRPC}}
-      http:
-        endpoint: 127.0.0.1:{{.HTTP}}
-exporters:
-  mlflow:
-{{.Vars.exporter}}
-extensions:
-  health_check:
-    endpoint: 127.0.0.1:{{.Health}}
-{{.Vars.extensions}}
-service:
-  extensions: [health_check{{.Vars.extension_ids}}]
-  telemetry:
-    logs:
-      level: info
-    metrics:
-      level: detailed
-      readers:
-        - pull:
-            exporter:
-              prometheus:
-                host: 127.0.0.1
-                port: {{.Metrics}}
-  pipelines:
-    metrics:
-      receivers: [otlp]
-      exporters: [mlflow]
-`
-
-// StartCollector renders the config template and starts the binary with it,
+// StartCollector renders cfg (see Config) and starts the binary with it,
 // waiting until its health check answers.
 //
 // A port that freePort found free may be taken by another process (the
 // other test binaries of `go test ./...`) before the collector binds it:
 // the start is then tried again on new ports, twice at most.
-func StartCollector(t testing.TB, configTemplate string, vars map[string]string, env ...string) *Collector {
+func StartCollector(t testing.TB, cfg Config, env ...string) *Collector {
 	t.Helper()
 	for attempt := 1; ; attempt++ {
 		ports := Ports{GRPC: freePort(t), HTTP: freePort(t), Health: freePort(t), Metrics: freePort(t)}
-		c, busy := startCollector(t, t.TempDir(), ports, configTemplate, vars, attempt < 3, env...)
+		c, busy := startCollector(t, t.TempDir(), ports, cfg, attempt < 3, env...)
 		if !busy {
 			return c
 		}
@@ -172,30 +126,23 @@ func StartCollector(t testing.TB, configTemplate string, vars map[string]string,
 	}
 }
 
-func startCollectorIn(t testing.TB, dir string, ports Ports, configTemplate string, vars map[string]string, env ...string) *Collector {
+func startCollectorIn(t testing.TB, dir string, ports Ports, cfg Config, env ...string) *Collector {
 	t.Helper()
-	c, _ := startCollector(t, dir, ports, configTemplate, vars, false, env...)
+	c, _ := startCollector(t, dir, ports, cfg, false, env...)
 	return c
 }
 
 // startCollector starts the collector; with retryBusy, a start that fails
 // only because a port was taken returns busy instead of failing the test.
-func startCollector(t testing.TB, dir string, ports Ports, configTemplate string, vars map[string]string, retryBusy bool, env ...string) (*Collector, bool) {
+func startCollector(t testing.TB, dir string, ports Ports, cfg Config, retryBusy bool, env ...string) (*Collector, bool) {
 	t.Helper()
 	bin := collectorBinary(t)
-	if vars == nil {
-		vars = map[string]string{}
-	}
-	var cfg bytes.Buffer
-	tmpl := template.Must(template.New("config").Option("missingkey=zero").Parse(configTemplate))
-	if err := tmpl.Execute(&cfg, ConfigData{Ports: ports, Dir: dir, Vars: vars}); err != nil {
+	cfgPath := writeConfig(t, dir, ports, cfg)
+	rendered, err := os.ReadFile(cfgPath)
+	if err != nil {
 		t.Fatal(err)
 	}
-	cfgPath := filepath.Join(dir, "config.yaml")
-	if err := os.WriteFile(cfgPath, cfg.Bytes(), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return launchRetryable(t, dir, ports, cfg.String(), env, retryBusy, bin, "--config", cfgPath)
+	return launchRetryable(t, dir, ports, string(rendered), env, retryBusy, bin, "--config", cfgPath)
 }
 
 // StartCollectorArgs starts the binary in dir with the given arguments (for

@@ -15,8 +15,10 @@ import (
 	"go.opentelemetry.io/otel/sdk/resource"
 )
 
+// serverExporterConfig is the mlflow exporter's settings for a test
+// server: quick flushes and retries.
 func serverExporterConfig(url, experiment string) string {
-	return indent(4, fmt.Sprintf(`
+	return fmt.Sprintf(`
 tracking_uri: %s
 experiment_name: %s
 sending_queue:
@@ -25,7 +27,7 @@ sending_queue:
 retry_on_failure:
   initial_interval: 100ms
   max_interval: 1s
-`, url, experiment))
+`, url, experiment)
 }
 
 func kv[T ~struct{ Key, Value string }](items []T) map[string]string {
@@ -88,7 +90,7 @@ func (j *trainingJob) flush(t *testing.T, s *Sender) {
 func TestOTLPFromGoSDKLandsInMLflowServer(t *testing.T) {
 	srv := startMLflow(t)
 	exp := srv.Experiment("sdk")
-	c := StartCollector(t, BaseConfig, map[string]string{"exporter": serverExporterConfig(srv.URL(), exp)})
+	c := StartCollector(t, baseConfig(serverExporterConfig(srv.URL(), exp)))
 
 	cases := []struct {
 		proto Protocol

@@ -77,7 +77,7 @@ func (b *badInput) gauge(name string, v float64, step int64, ts time.Time, attrs
 // collector, which keeps writing into a new run of the same identity.
 func TestReliabilityBadInputRestLands(t *testing.T) {
 	srv := startMLflow(t)
-	c := StartCollector(t, ReliabilityConfig, relVarsExp(t, srv.URL(), srv.Experiment("bad-input"), false, ""))
+	c := StartCollector(t, relConfigExp(t, srv.URL(), srv.Experiment("bad-input"), false, ""))
 	now := time.Now()
 	b := newBadInput("bad-input", map[string]string{"lr": "0.1", "empty": "", "huge": strings.Repeat("p", 10000)})
 	for s := range 5 {

@@ -42,7 +42,7 @@ const (
 func TestReliabilityOutageMidStream(t *testing.T) {
 	skipOnRealServer(t, "needs fault injection: takes the server down and makes it answer 503, hang and reset connections")
 	srv := startFlakyMLflow(t)
-	c := StartCollector(t, ReliabilityConfig, relVars(t, srv.URL(), false, ""))
+	c := StartCollector(t, relConfig(t, srv.URL(), false, ""))
 	st := newStream(t, c, GRPC, "outage", 0, 1)
 	for range 4 {
 		st.mustSend(t, 5)
@@ -92,7 +92,7 @@ func TestReliabilitySlowServer(t *testing.T) {
 	srv := startFlakyMLflow(t)
 	srv.AddFault(mlflowtest.Fault{RPC: "runs/log-batch", Latency: 1500 * time.Millisecond, Times: 2})
 	srv.AddFault(mlflowtest.Fault{Latency: 200 * time.Millisecond})
-	c := StartCollector(t, ReliabilityConfig, relVars(t, srv.URL(), false, ""))
+	c := StartCollector(t, relConfig(t, srv.URL(), false, ""))
 	st := newStream(t, c, HTTP, "slow", 0, 1)
 	for range 6 {
 		st.mustSend(t, 5)
@@ -123,7 +123,7 @@ func TestReliability429Storm(t *testing.T) {
 			srv := startFlakyMLflow(t)
 			srv.AddFault(mlflowtest.Fault{RPC: "runs/log-batch", Status: http.StatusTooManyRequests,
 				ErrorCode: "REQUEST_LIMIT_EXCEEDED", Message: "rate limit exceeded", RetryAfter: tc.retryAfter, Times: storm})
-			c := StartCollector(t, ReliabilityConfig, relVars(t, srv.URL(), false, ""))
+			c := StartCollector(t, relConfig(t, srv.URL(), false, ""))
 			st := newStream(t, c, GRPC, "storm-"+tc.name, 0, 1)
 			for range 6 {
 				st.mustSend(t, 5)
@@ -172,7 +172,7 @@ func TestReliabilityClientRateLimit(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := startFlakyMLflow(t)
-			c := StartCollector(t, ReliabilityConfig, relVars(t, srv.URL(), false, tc.extra))
+			c := StartCollector(t, relConfig(t, srv.URL(), false, tc.extra))
 			var streams []*stream
 			for i := range 8 {
 				streams = append(streams, newStream(t, c, GRPC, fmt.Sprintf("rate-%d", i), 0, 1))
@@ -207,8 +207,8 @@ func TestReliabilityCrashRestartPersistentQueue(t *testing.T) {
 	srv := startFlakyMLflow(t)
 	dir := t.TempDir()
 	ports := Ports{GRPC: freePort(t), HTTP: freePort(t), Health: freePort(t), Metrics: freePort(t)}
-	vars := relVars(t, srv.URL(), true, "")
-	c1 := startCollectorIn(t, dir, ports, ReliabilityConfig, vars)
+	cfg := relConfig(t, srv.URL(), true, "")
+	c1 := startCollectorIn(t, dir, ports, cfg)
 	st := newStream(t, c1, HTTP, "crash", 0, 1)
 	st.mustSend(t, 10)
 	awaitLanded(t, srv.Server, "crash", st.acked, true, 15*time.Second)
@@ -220,7 +220,7 @@ func TestReliabilityCrashRestartPersistentQueue(t *testing.T) {
 	inQueue := len(st.acked) - 10
 	c1.Kill()
 
-	c2 := startCollectorIn(t, dir, ports, ReliabilityConfig, vars)
+	c2 := startCollectorIn(t, dir, ports, cfg)
 	srv.Up(t)
 	st.mustSend(t, 10)
 	run := awaitLanded(t, srv.Server, "crash", st.acked, true, 30*time.Second)
@@ -249,8 +249,8 @@ func TestReliabilityTwoCollectorsOneRun(t *testing.T) {
 		via = flaky.URL()
 	}
 	exp := srv.Experiment("race")
-	a := StartCollector(t, ReliabilityConfig, relVarsExp(t, via, exp, false, ""))
-	b := StartCollector(t, ReliabilityConfig, relVarsExp(t, via, exp, false, ""))
+	a := StartCollector(t, relConfigExp(t, via, exp, false, ""))
+	b := StartCollector(t, relConfigExp(t, via, exp, false, ""))
 	names := []string{"race-0", "race-1", "race-2"}
 	var streams [][2]*stream
 	for _, n := range names {
@@ -319,14 +319,14 @@ func TestReliabilitySecretsNeverEmitted(t *testing.T) {
 	bearer.AddFault(mlflowtest.Fault{DropConnection: true, Times: 2})
 	basic := startFlakyMLflow(t, mlflowtest.WithBasicAuth("alice", password))
 
-	debug := func(v map[string]string) map[string]string { v["loglevel"] = "debug"; return v }
-	vEnv := debug(relVars(t, bearer.URL(), false, ""))
-	cEnv := StartCollector(t, ReliabilityConfig, vEnv, "MLFLOW_TRACKING_TOKEN="+envToken)
-	vCfg := debug(relVars(t, bearer.URL(), false, "token: "+configToken+"\n"))
-	cCfg := StartCollector(t, ReliabilityConfig, vCfg)
+	debug := func(c Config) Config { c.LogLevel = "debug"; return c }
+	vEnv := debug(relConfig(t, bearer.URL(), false, ""))
+	cEnv := StartCollector(t, vEnv, "MLFLOW_TRACKING_TOKEN="+envToken)
+	vCfg := debug(relConfig(t, bearer.URL(), false, "token: "+configToken+"\n"))
+	cCfg := StartCollector(t, vCfg)
 	withUser := strings.Replace(basic.URL(), "http://", "http://alice:"+password+"@", 1)
-	vURI := debug(relVars(t, withUser, false, ""))
-	cURI := StartCollector(t, ReliabilityConfig, vURI)
+	vURI := debug(relConfig(t, withUser, false, ""))
+	cURI := StartCollector(t, vURI)
 
 	sEnv := newStream(t, cEnv, GRPC, "secret-env", 0, 1)
 	sEnv.mustSend(t, 5)
@@ -348,10 +348,10 @@ func TestReliabilitySecretsNeverEmitted(t *testing.T) {
 	})
 
 	for i, c := range []*Collector{cEnv, cCfg, cURI} {
-		zp := []map[string]string{vEnv, vCfg, vURI}[i]["zpages"]
+		zp := []Config{vEnv, vCfg, vURI}[i].ZPages
 		emitted := map[string]string{"logs": c.Output(), "self-metrics": c.SelfMetrics(t)}
 		for _, page := range []string{"servicez", "pipelinez", "extensionz", "featurez", "tracez"} {
-			emitted["zpages "+page] = httpGet(t, fmt.Sprintf("http://127.0.0.1:%s/debug/%s", zp, page))
+			emitted["zpages "+page] = httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/debug/%s", zp, page))
 		}
 		emitted["health"] = httpGet(t, fmt.Sprintf("http://127.0.0.1:%d/", c.Ports.Health))
 		for what, text := range emitted {
@@ -384,7 +384,7 @@ func TestReliabilityTLSVerifiedByDefault(t *testing.T) {
 	ts.StartTLS()
 	t.Cleanup(func() { mlf.Close(); ts.Close() })
 
-	c := StartCollector(t, ReliabilityConfig, relVars(t, ts.URL, false, ""))
+	c := StartCollector(t, relConfig(t, ts.URL, false, ""))
 	st := newStream(t, c, GRPC, "tls", 0, 1)
 	st.mustSend(t, 5)
 	eventually(t, 15*time.Second, "the certificate error is logged", func() bool {
@@ -394,7 +394,7 @@ func TestReliabilityTLSVerifiedByDefault(t *testing.T) {
 
 	ca := filepath.Join(t.TempDir(), "ca.pem")
 	require.NoError(t, os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ts.Certificate().Raw}), 0o600))
-	c2 := StartCollector(t, ReliabilityConfig, relVars(t, ts.URL, false, "tls:\n  ca_file: "+ca+"\n"))
+	c2 := StartCollector(t, relConfig(t, ts.URL, false, "tls:\n  ca_file: "+ca+"\n"))
 	st2 := newStream(t, c2, GRPC, "tls", 0, 1)
 	st2.mustSend(t, 5)
 	awaitLanded(t, mlf, "tls", st2.acked, true, 15*time.Second)
@@ -409,8 +409,7 @@ func TestReliabilityPathTraversalFileStore(t *testing.T) {
 	require.NoError(t, os.MkdirAll(dir, 0o700))
 	root := filepath.Join(dir, "mlruns")
 	ports := Ports{GRPC: freePort(t), HTTP: freePort(t), Health: freePort(t), Metrics: freePort(t)}
-	vars := relVars(t, root, false, "")
-	c := startCollectorIn(t, dir, ports, ReliabilityConfig, vars)
+	c := startCollectorIn(t, dir, ports, relConfig(t, root, false, ""))
 	var streams []*stream
 	hostile := []string{"../../../escape", "/tmp/abs-escape", "..", "../", "a/../../b", `..\..\win`}
 	for i, name := range hostile {
@@ -459,7 +458,7 @@ func TestReliabilityPathTraversalFileStore(t *testing.T) {
 // taking the collector down.
 func TestReliabilityReceiverBodyLimit(t *testing.T) {
 	srv := startMLflow(t)
-	c := StartCollector(t, ReliabilityConfig, relVarsExp(t, srv.URL(), srv.Experiment("body-limit"), false, ""))
+	c := StartCollector(t, relConfigExp(t, srv.URL(), srv.Experiment("body-limit"), false, ""))
 	body := bytes.Repeat([]byte{0x0a}, 21<<20)
 	resp, err := http.Post(fmt.Sprintf("http://127.0.0.1:%d/v1/metrics", c.Ports.HTTP), "application/x-protobuf", bytes.NewReader(body))
 	if err == nil {
@@ -480,12 +479,12 @@ func TestReliabilityReceiverBodyLimit(t *testing.T) {
 func TestReliabilityFullQueueRefusesNotDrops(t *testing.T) {
 	skipOnRealServer(t, "needs fault injection: the server goes down until the queue is full")
 	srv := startFlakyMLflow(t)
-	vars := relVars(t, srv.URL(), false, "")
+	cfg := relConfig(t, srv.URL(), false, "")
 	// The queue is sized in points (sizer: items): 12 points, the first
 	// export (5 steps of 2 metrics) and a few one-step exports.
-	vars["exporter"] = strings.Replace(vars["exporter"], "    sending_queue:\n", "    sending_queue:\n      queue_size: 12\n      block_on_overflow: false\n", 1)
-	vars["exporter"] = strings.Replace(vars["exporter"], "        flush_timeout: 100ms\n", "        flush_timeout: 100ms\n        min_size: 1\n        max_size: 12\n", 1)
-	c := StartCollector(t, ReliabilityConfig, vars)
+	cfg.Exporter = strings.Replace(cfg.Exporter, "\nsending_queue:\n", "\nsending_queue:\n  queue_size: 12\n  block_on_overflow: false\n", 1)
+	cfg.Exporter = strings.Replace(cfg.Exporter, "    flush_timeout: 100ms\n", "    flush_timeout: 100ms\n    min_size: 1\n    max_size: 12\n", 1)
+	c := StartCollector(t, cfg)
 	st := newStreamNoRetry(t, c, "full-queue")
 	st.mustSend(t, 5)
 	awaitLanded(t, srv.Server, "full-queue", st.acked, true, 15*time.Second)

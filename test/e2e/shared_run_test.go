@@ -22,7 +22,7 @@ import (
 // key, which a real SQL store refuses: no run was created at all.
 func TestSeveralResourcesOfOneRunInOneExport(t *testing.T) {
 	srv := startMLflow(t)
-	c := StartCollector(t, BaseConfig, map[string]string{"exporter": serverExporterConfig(srv.URL(), srv.Experiment("multi-resource"))})
+	c := StartCollector(t, baseConfig(serverExporterConfig(srv.URL(), srv.Experiment("multi-resource"))))
 
 	const steps = 5
 	md := pmetric.NewMetrics()
@@ -89,7 +89,7 @@ func TestSeveralResourcesOfOneRunInOneExport(t *testing.T) {
 // every step of both, and it is created once.
 func TestTwoProcessesShareOneRunName(t *testing.T) {
 	srv := startMLflow(t)
-	c := StartCollector(t, ReliabilityConfig, relVarsExp(t, srv.URL(), srv.Experiment("shared-run"), false, ""))
+	c := StartCollector(t, relConfigExp(t, srv.URL(), srv.Experiment("shared-run"), false, ""))
 	a := newStream(t, c, GRPC, "shared", 0, 2, attribute.String("service.instance.id", "rank-0"), attribute.String("host.name", "node-a"))
 	b := newStream(t, c, HTTP, "shared", 1, 2, attribute.String("service.instance.id", "rank-1"), attribute.String("host.name", "node-b"))
 	for range 5 {

@@ -16,39 +16,6 @@ import (
 	"github.com/otelcol-mlflow/otelcol-mlflow/internal/mlflow"
 )
 
-// GPUConfig adds the gpu receiver (scraping this machine) to the pipeline.
-const GPUConfig = `
-receivers:
-  otlp:
-    protocols:
-      grpc:
-        endpoint: 127.0.0.1:{{.GRPC}}
-  gpu:
-    collection_interval: 300ms
-    initial_delay: 0s
-    pids: [{{.Vars.pid}}]
-exporters:
-  mlflow:
-{{.Vars.exporter}}
-extensions:
-  health_check:
-    endpoint: 127.0.0.1:{{.Health}}
-service:
-  extensions: [health_check]
-  telemetry:
-    metrics:
-      readers:
-        - pull:
-            exporter:
-              prometheus:
-                host: 127.0.0.1
-                port: {{.Metrics}}
-  pipelines:
-    metrics:
-      receivers: [otlp, gpu]
-      exporters: [mlflow]
-`
-
 // TestSystemMetricsFromTheGPUReceiverLandInTheRun: a training process
 // reporting host.name of this machine gets the receiver's host metrics under
 // MLflow's system/ keys, and they stop when the run ends.
@@ -56,7 +23,7 @@ func TestSystemMetricsFromTheGPUReceiverLandInTheRun(t *testing.T) {
 	host, err := os.Hostname()
 	require.NoError(t, err)
 	srv := startMLflow(t)
-	c := StartCollector(t, GPUConfig, map[string]string{"exporter": serverExporterConfig(srv.URL(), srv.Experiment("system")), "pid": fmt.Sprint(os.Getpid())})
+	c := StartCollector(t, gpuConfig(serverExporterConfig(srv.URL(), srv.Experiment("system")), os.Getpid()))
 
 	res := resource.NewSchemaless(
 		attribute.String("service.name", "trainer"),

@@ -14,61 +14,40 @@ import (
 	"go.opentelemetry.io/otel/sdk/resource"
 )
 
-// tenantsConfig is a gateway serving two teams on two OTLP receivers. Each
-// receiver's pipeline stamps its team with a resource processor (upsert:
-// whatever a sender claims is overwritten), and the exporter's access
-// control lets each team write only its own experiments. In production
-// each receiver would authenticate its team's token (docs/deploy.md).
-const tenantsConfig = `
-receivers:
-  otlp:
-    protocols:
-      grpc:
-        endpoint: 127.0.0.1:{{.GRPC}}
-  otlp/b:
-    protocols:
-      grpc:
-        endpoint: 127.0.0.1:{{.Vars.port_b}}
-processors:
-  resource/a:
-    attributes: [{key: team, value: team-a, action: upsert}]
-  resource/b:
-    attributes: [{key: team, value: team-b, action: upsert}]
-exporters:
-  mlflow:
-    tracking_uri: {{.Vars.uri}}
-    sending_queue:
-      batch:
-        flush_timeout: 100ms
-    access:
-      tenant_from: [resource.team]
-      tenants:
-        team-a: ["{{.Vars.prefix}}-team-a-*"]
-        team-b: ["{{.Vars.prefix}}-team-b-*"]
-extensions:
-  health_check:
-    endpoint: 127.0.0.1:{{.Health}}
-service:
-  extensions: [health_check]
-  telemetry:
-    metrics:
-      level: detailed
-      readers:
-        - pull:
-            exporter:
-              prometheus:
-                host: 127.0.0.1
-                port: {{.Metrics}}
-  pipelines:
-    metrics/a:
-      receivers: [otlp]
-      processors: [resource/a]
-      exporters: [mlflow]
-    metrics/b:
-      receivers: [otlp/b]
-      processors: [resource/b]
-      exporters: [mlflow]
-`
+// tenantsConfig is a gateway serving two teams on two OTLP receivers
+// (gRPC; team B's on portB). Each receiver's pipeline stamps its team with
+// a resource processor (upsert: whatever a sender claims is overwritten),
+// and the exporter's access control lets each team write only its own
+// experiments, those named prefix-team-<x>-*. In production each receiver
+// would authenticate its team's token (docs/deploy.md).
+func tenantsConfig(uri, prefix string, portB int) Config {
+	return Config{
+		GRPCOnly: true,
+		Receivers: []Component{{ID: "otlp/b", Body: fmt.Sprintf(`
+protocols:
+  grpc:
+    endpoint: 127.0.0.1:%d`, portB)}},
+		Processors: []Component{
+			{ID: "resource/a", Body: "attributes: [{key: team, value: team-a, action: upsert}]"},
+			{ID: "resource/b", Body: "attributes: [{key: team, value: team-b, action: upsert}]"},
+		},
+		Exporter: fmt.Sprintf(`
+tracking_uri: %s
+sending_queue:
+  batch:
+    flush_timeout: 100ms
+access:
+  tenant_from: [resource.team]
+  tenants:
+    team-a: ["%[2]s-team-a-*"]
+    team-b: ["%[2]s-team-b-*"]`, uri, prefix),
+		MetricsLevel: "detailed",
+		Pipelines: []Pipeline{
+			{ID: "metrics/a", Receivers: []string{"otlp"}, Processors: []string{"resource/a"}},
+			{ID: "metrics/b", Receivers: []string{"otlp/b"}, Processors: []string{"resource/b"}},
+		},
+	}
+}
 
 // Team A cannot create runs in team B's experiment, nor write into B's run
 // by id, nor claim to be team B; everything else A sends lands, and every
@@ -80,7 +59,7 @@ func TestTenantsWriteOnlyTheirExperiments(t *testing.T) {
 	prefix := expA[:strings.Index(expA, "-team-a-")]
 	require.True(t, strings.HasPrefix(expB, prefix+"-team-b-"))
 	portB := freePort(t)
-	c := StartCollector(t, tenantsConfig, map[string]string{"uri": srv.URL(), "prefix": prefix, "port_b": fmt.Sprint(portB)})
+	c := StartCollector(t, tenantsConfig(srv.URL(), prefix, portB))
 	onB := *c
 	onB.Ports.GRPC = portB
 
