@@ -319,7 +319,7 @@ func TestAuthAgentForwardsToGateway(t *testing.T) {
 	})
 	// The bad agent's host metrics would attach to no run of its own
 	// host; its training run must not exist.
-	time.Sleep(time.Second)
+	time.Sleep(time.Second) // nothing may arrive: no condition to await
 	for _, r := range srv.Runs() {
 		assert.NotEqual(t, "through-bad-agent", r.Info.RunName, "the wrong-token agent's run was created")
 	}

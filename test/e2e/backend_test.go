@@ -223,7 +223,7 @@ func slowProxy(t testing.TB, target, rpc string, latency time.Duration) string {
 	rp := httputil.NewSingleHostReverseProxy(u)
 	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasSuffix(r.URL.Path, "/"+rpc) {
-			time.Sleep(latency)
+			time.Sleep(latency) // the latency this proxy injects
 		}
 		rp.ServeHTTP(w, r)
 	})}

@@ -90,7 +90,7 @@ retry_on_failure:
 		acc.Record(ctx, float64(i)/steps, step)
 		trainer.Flush(t)
 		notebook.Flush(t)
-		time.Sleep(650 * time.Millisecond)
+		time.Sleep(650 * time.Millisecond) // pacing: training spans token lifetimes
 	}
 	end, err := trainer.MP.Meter("train").Int64Gauge("mlflow.run.end")
 	require.NoError(t, err)

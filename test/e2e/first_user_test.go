@@ -80,7 +80,7 @@ func fuAwaitSystemStops(t testing.TB, srv *mlflowBackend, runID string, quiet, t
 	last := fuSystemPoints(t, srv, runID)
 	since := time.Now()
 	for {
-		time.Sleep(fuCollectionInterval)
+		time.Sleep(fuCollectionInterval) // polls a count that must hold still
 		cur := fuSystemPoints(t, srv, runID)
 		if fuCount(cur) != fuCount(last) {
 			last, since = cur, time.Now()
@@ -155,13 +155,12 @@ func TestFirstUserSystemMetricsStopAtEndRun(t *testing.T) {
 	require.Equal(t, mlflow.RunStatusFinished, got.Info.Status)
 	require.NotZero(t, got.Info.EndTime)
 
-	// Two collection intervals for an export already in flight, then the
-	// count must hold still for five more.
-	time.Sleep(2 * fuCollectionInterval)
+	// The count must hold still for five collection intervals (an export
+	// already in flight may land first: the quiet period starts again).
 	pts := fuAwaitSystemStops(t, srv, runID, 5*fuCollectionInterval, 8*time.Second)
 	before := fuCount(pts)
 	require.NotZero(t, before)
-	time.Sleep(3 * fuCollectionInterval)
+	time.Sleep(3 * fuCollectionInterval) // nothing arrives: no condition to await
 	after := fuSystemPoints(t, srv, runID)
 	assert.Equal(t, before, fuCount(after), "system points keep landing after EndRun")
 	got, err = srv.GetRun(runID)
@@ -297,7 +296,10 @@ func TestFirstUserShutdownDuringOutageKeepsPersistentQueue(t *testing.T) {
 	eventually(t, 10*time.Second, "the outage is seen by the exporter", func() bool {
 		return strings.Contains(c1.Output(), msgUnavailable)
 	})
-	time.Sleep(300 * time.Millisecond) // a few retries of the queued export
+	eventually(t, 10*time.Second, "a few retries of the queued export", func() bool {
+		n, _ := metricValue(c1.SelfMetrics(t), "otelcol_exporter_mlflow_retries", `cause="unavailable"`)
+		return n >= 3
+	})
 	c1.Stop()
 	out := c1.Output()
 	assert.NotContains(t, out, "Exporting failed. Dropping data.", "the persistent queue keeps an interrupted export")

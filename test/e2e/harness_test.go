@@ -195,7 +195,7 @@ func launchRetryable(t testing.TB, dir string, ports Ports, cfgDesc string, env 
 		if time.Now().After(deadline) {
 			t.Fatalf("collector not healthy after 30s:\n%s", c.output.String())
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond) // poll interval of this wait
 	}
 }
 
@@ -310,7 +310,7 @@ func eventually(t testing.TB, timeout time.Duration, what string, cond func() bo
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out after %v waiting for %s", timeout, what)
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond) // poll interval of this wait
 	}
 }
 

@@ -81,7 +81,7 @@ func (j *trainingJob) run(t *testing.T, s *Sender, steps, flushEvery int, end st
 func (j *trainingJob) flush(t *testing.T, s *Sender) {
 	// Flushes a few ms apart: identical points with the same (key,
 	// timestamp, step) are one point to MLflow and to the exporter.
-	time.Sleep(3 * time.Millisecond)
+	time.Sleep(3 * time.Millisecond) // pacing: distinct timestamps, see above
 	before := time.Now().UnixMilli()
 	s.Flush(t)
 	j.flushTimes = append(j.flushTimes, [2]int64{before, time.Now().UnixMilli()})

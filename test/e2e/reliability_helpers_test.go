@@ -101,7 +101,7 @@ func (f *flakyMLflow) Up(t testing.TB) {
 		if l, err = net.Listen("tcp", f.addr); err == nil {
 			break
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond) // spacing of retries of Listen itself
 	}
 	if err != nil {
 		t.Fatalf("listen on %s again: %v", f.addr, err)
@@ -274,7 +274,7 @@ func awaitLanded(t testing.TB, srv runStore, name string, acked []int, ordered b
 		if time.Now().After(deadline) {
 			t.Fatalf("after %v, run %q: %s", timeout, name, msg)
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond) // poll interval of this wait
 	}
 }
 

@@ -52,7 +52,7 @@ func TestReliabilityOutageMidStream(t *testing.T) {
 	srv.Down()
 	for range 6 {
 		st.mustSend(t, 5)
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(200 * time.Millisecond) // pacing: sends spread over the outage
 	}
 	// The server comes back sick: the faults below apply in this order,
 	// to whatever RPCs the exporter makes, then it is healthy.
@@ -62,7 +62,7 @@ func TestReliabilityOutageMidStream(t *testing.T) {
 	srv.Up(t)
 	for range 4 {
 		st.mustSend(t, 5)
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(200 * time.Millisecond) // pacing: sends spread over the recovery
 	}
 	run := awaitLanded(t, srv.Server, "outage", st.acked, true, 30*time.Second)
 	t.Logf("run %s: %d steps of %d keys landed once each", run.Info.RunID, len(st.acked), len(streamKeys))
@@ -96,7 +96,7 @@ func TestReliabilitySlowServer(t *testing.T) {
 	st := newStream(t, c, HTTP, "slow", 0, 1)
 	for range 6 {
 		st.mustSend(t, 5)
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond) // pacing: sends spread over the slow calls
 	}
 	awaitLanded(t, srv.Server, "slow", st.acked, true, 30*time.Second)
 	out := c.Output()
@@ -127,7 +127,7 @@ func TestReliability429Storm(t *testing.T) {
 			st := newStream(t, c, GRPC, "storm-"+tc.name, 0, 1)
 			for range 6 {
 				st.mustSend(t, 5)
-				time.Sleep(100 * time.Millisecond)
+				time.Sleep(100 * time.Millisecond) // pacing: sends spread over the storm
 			}
 			awaitLanded(t, srv.Server, "storm-"+tc.name, st.acked, true, 30*time.Second)
 
@@ -181,7 +181,7 @@ func TestReliabilityClientRateLimit(t *testing.T) {
 				for _, st := range streams {
 					st.mustSend(t, 2)
 				}
-				time.Sleep(150 * time.Millisecond)
+				time.Sleep(150 * time.Millisecond) // pacing: rounds of sends, as training steps
 			}
 			for i, st := range streams {
 				awaitLanded(t, srv.Server, fmt.Sprintf("rate-%d", i), st.acked, true, 30*time.Second)
@@ -273,7 +273,7 @@ func TestReliabilityTwoCollectorsOneRun(t *testing.T) {
 						errs <- err
 						return
 					}
-					time.Sleep(250 * time.Millisecond)
+					time.Sleep(250 * time.Millisecond) // pacing: both collectors write over a few seconds
 				}
 			}()
 		}
@@ -495,7 +495,7 @@ func TestReliabilityFullQueueRefusesNotDrops(t *testing.T) {
 		if err := st.send(1); err != nil {
 			refused++
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond) // pacing: the queue fills over the outage
 	}
 	t.Logf("during the outage: %d exports accepted, %d refused", 15-refused, refused)
 	require.Positive(t, refused, "the queue never filled: the test proves nothing")

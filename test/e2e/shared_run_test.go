@@ -95,7 +95,7 @@ func TestTwoProcessesShareOneRunName(t *testing.T) {
 	for range 5 {
 		a.mustSend(t, 3)
 		b.mustSend(t, 3)
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond) // pacing: the ranks' exports interleave
 	}
 	acked := append(append([]int(nil), a.acked...), b.acked...)
 	run := awaitLanded(t, srv, "shared", acked, false, 30*time.Second)
