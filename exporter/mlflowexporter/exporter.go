@@ -23,6 +23,7 @@ import (
 	"github.com/otelcol-mlflow/otelcol-mlflow/exporter/mlflowexporter/internal/translate"
 	"github.com/otelcol-mlflow/otelcol-mlflow/internal/mlflow"
 	"github.com/otelcol-mlflow/otelcol-mlflow/internal/mlflow/restclient"
+	"github.com/otelcol-mlflow/otelcol-mlflow/internal/podresources"
 )
 
 type mlflowExporter struct {
@@ -48,6 +49,10 @@ type mlflowExporter struct {
 	// Set in start.
 	store backend
 	runs  *runs.Manager
+	// pods answers which GPUs the kubelet gave a pod; nil when
+	// system_metrics.pod_resources_socket is not set.
+	pods *podresources.Client
+	gpus gpuAttribution
 
 	stopSweep chan struct{}
 	sweepDone sync.WaitGroup
@@ -89,6 +94,16 @@ func (e *mlflowExporter) start(ctx context.Context, host component.Host) error {
 	e.store = &instrumentedStore{backend: b, tel: e.tel}
 	e.backendID = backendID(b, resolveTrackingURI(e.cfg.TrackingURI, e.getenv))
 	e.localHost = e.localHostName()
+	if sock := e.cfg.SystemMetrics.PodResourcesSocket; sock != "" {
+		opts := []podresources.Option{}
+		if d := e.cfg.SystemMetrics.PodLogsDir; d != "" {
+			opts = append(opts, podresources.WithPodLogsDir(d))
+		}
+		if e.pods, err = podresources.New(sock, opts...); err != nil {
+			return fmt.Errorf("system_metrics.pod_resources_socket: %w", err)
+		}
+		_, _ = e.pods.Peek() // ask the kubelet now, in the background
+	}
 	e.runs = runs.NewManager(e.store, runs.Settings{
 		DedupWindow:   e.cfg.DedupWindow,
 		IdleTimeout:   e.cfg.RunIdleTimeout,
@@ -166,6 +181,10 @@ func (e *mlflowExporter) shutdown(ctx context.Context) error {
 		e.stopSweep = nil
 	}
 	e.sweepDone.Wait()
+	if e.pods != nil {
+		e.pods.Close()
+		e.pods = nil
+	}
 	if e.store == nil {
 		return nil
 	}
@@ -261,6 +280,7 @@ func (e *mlflowExporter) pushMetrics(ctx context.Context, md pmetric.Metrics) er
 		errs = append(errs, fmt.Errorf("%s: %w", g.id, err))
 		throttle = max(throttle, mlflow.RetryAfter(err))
 	}
+	e.noteGPUs(rms, system)
 	for _, i := range system {
 		host, _ := rms.At(i).Resource().Attributes().Get("host.name")
 		if err := e.exportSystem(ctx, rms.At(i), host.Str()); err != nil {
@@ -407,6 +427,7 @@ func (e *mlflowExporter) exportRun(ctx context.Context, g *runGroup) error {
 	e.audit(r, g.tenant)
 	for _, rd := range g.data {
 		e.runs.Observe(r, e.runHost(rd), rd.PID, rd.ContainerID)
+		e.runs.ObservePlacement(r, e.runHost(rd), rd.Pod, rd.SlurmJobID)
 		e.observeDevices(r, rd)
 	}
 	r.Lock()

@@ -81,9 +81,9 @@ func (e *mlflowExporter) exportSystem(ctx context.Context, rm pmetric.ResourceMe
 		tenant = v.Str()
 	}
 	ctx = e.flowContext(ctx, tenant, "system\x00"+host)
-	var ns map[int64]procNS
+	var procs map[int64]procPoint
 	if len(snap.Process) > 0 {
-		ns = processNamespaces(rm)
+		procs = gpuProcesses(rm)
 	}
 	targets, hostCounts := e.runs.RunsOnHost(host, e.now().Add(-e.attachWindow()))
 	var errs []error
@@ -94,7 +94,7 @@ func (e *mlflowExporter) exportSystem(ctx context.Context, rm pmetric.ResourceMe
 		} else if ended {
 			continue
 		}
-		if err := e.writeSystem(ctx, r, snap, ns, hostCounts[i], tenant); err != nil {
+		if err := e.writeSystem(ctx, r, snap, procs, hostCounts[i], tenant); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -104,49 +104,7 @@ func (e *mlflowExporter) exportSystem(ctx context.Context, rm pmetric.ResourceMe
 	return nil
 }
 
-// procNS is where a GPU process lives when it is in another PID namespace:
-// its pid there and its container (the gpu receiver's process.vpid and
-// container.id point attributes).
-type procNS struct {
-	vpid      int64
-	container string
-}
-
-// processNamespaces maps the host pids of a host resource's per-process
-// points to their procNS; nil when no point has a process.vpid.
-func processNamespaces(rm pmetric.ResourceMetrics) map[int64]procNS {
-	var out map[int64]procNS
-	for _, sm := range rm.ScopeMetrics().All() {
-		for _, m := range sm.Metrics().All() {
-			dps, ok := translate.NumberPoints(m)
-			if !ok {
-				continue
-			}
-			for _, dp := range dps.All() {
-				attrs := dp.Attributes()
-				v, ok := attrs.Get("process.vpid")
-				if !ok || v.Type() != pcommon.ValueTypeInt {
-					continue
-				}
-				pid, ok := attrs.Get("process.pid")
-				if !ok || pid.Type() != pcommon.ValueTypeInt {
-					continue
-				}
-				if out == nil {
-					out = map[int64]procNS{}
-				}
-				p := procNS{vpid: v.Int()}
-				if c, ok := attrs.Get("container.id"); ok {
-					p.container = c.AsString()
-				}
-				out[pid.Int()] = p
-			}
-		}
-	}
-	return out
-}
-
-func (e *mlflowExporter) writeSystem(ctx context.Context, r *runs.Run, snap *sysmetrics.Snapshot, ns map[int64]procNS, hosts int, tenant string) error {
+func (e *mlflowExporter) writeSystem(ctx context.Context, r *runs.Run, snap *sysmetrics.Snapshot, procs map[int64]procPoint, hosts int, tenant string) error {
 	prefix := "system/"
 	switch e.cfg.SystemMetrics.NodePrefix {
 	case NodePrefixAlways:
@@ -167,7 +125,9 @@ func (e *mlflowExporter) writeSystem(ctx context.Context, r *runs.Run, snap *sys
 	rename := func(name string) string { return name }
 	var tags []mlflow.Tag
 	if snap.GPU != nil {
-		if set, ok := e.runs.Devices(r, snap.Host); ok && !set.All {
+		set, source := e.gpuSetFor(r, snap.Host)
+		e.gpus.logSource(e.logger, r.ID, snap.Host, source, set)
+		if !set.All {
 			pos, viaParent, seen := set.Position(*snap.GPU)
 			if !seen {
 				return nil
@@ -190,7 +150,7 @@ func (e *mlflowExporter) writeSystem(ctx context.Context, r *runs.Run, snap *sys
 	for _, p := range snap.Process {
 		// The host pid, or the pid in the process's own namespace (and
 		// container): docs/mapping.md §9.
-		if n := ns[p.PID]; e.runs.HasPID(r, p.PID, n.vpid, n.container) {
+		if pp, ok := procs[p.PID]; ok && e.ownsProcess(r, snap.Host, pp) || !ok && e.runs.HasPID(r, p.PID, 0, "") {
 			add(p.Name, p.Value.Value)
 		}
 	}

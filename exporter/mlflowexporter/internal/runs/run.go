@@ -92,6 +92,12 @@ type Run struct {
 	// devices (guarded by the manager's mutex) are the GPUs the run's
 	// processes see on each host (gpuset.Attr); no entry: the whole host.
 	devices map[string]gpuset.Set
+	// placement and gpuProcs (guarded by the manager's mutex): per host,
+	// the pod or Slurm job the run's resources name, and the GPUs (hw.id)
+	// its processes were last seen on, with when (placement.go).
+	placement map[string]translate.PodRef
+	slurmJobs map[string]string
+	gpuProcs  map[string]map[string]time.Time
 	// baselines hold the first value of each system counter the run saw,
 	// per host (guarded by the run's lock).
 	baselines map[string]float64

@@ -88,6 +88,11 @@ type ResourceData struct {
 	PID int64
 	// ContainerID is the resource's container.id, "" when absent.
 	ContainerID string `json:"-"`
+	// Pod is the Kubernetes pod the resource's process runs in (the
+	// downward API's k8s.pod.uid, k8s.pod.name, k8s.namespace.name), and
+	// SlurmJobID its Slurm job (slurm.job.id): where its GPUs are looked up.
+	Pod        PodRef `json:"-"`
+	SlurmJobID string `json:"-"`
 	// VisibleDevices is the resource's gpuset.Attr (the GPUs the process
 	// sees), HasVisibleDevices whether it was set.
 	VisibleDevices    string `json:"-"`
@@ -261,6 +266,8 @@ func (t *Translator) resource(attrs pcommon.Map, rd *ResourceData, stats *Stats)
 		rd.VisibleDevices, rd.HasVisibleDevices = v.AsString(), true
 	}
 	rd.ContainerID = str("container.id")
+	rd.Pod = PodRef{UID: str(AttrPodUID), Namespace: str(AttrNamespace), Name: str(AttrPodName)}
+	rd.SlurmJobID = str(AttrSlurmJobID)
 
 	for _, k := range t.opts.ResourceTags {
 		if v, ok := attrs.Get(k); ok {
@@ -703,3 +710,19 @@ func (t *Translator) Key(name string, attrs pcommon.Map) string {
 	defer t.scratch.Put(sc)
 	return t.seriesKey(name, "", attrs, sc)
 }
+
+// Resource attributes that place a process on a node.
+const (
+	AttrPodUID     = "k8s.pod.uid"
+	AttrPodName    = "k8s.pod.name"
+	AttrNamespace  = "k8s.namespace.name"
+	AttrSlurmJobID = "slurm.job.id"
+)
+
+// PodRef names a Kubernetes pod; the zero value names none.
+type PodRef struct {
+	UID, Namespace, Name string
+}
+
+// IsZero reports that no pod is named.
+func (p PodRef) IsZero() bool { return p.UID == "" && p.Name == "" }

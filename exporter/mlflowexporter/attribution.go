@@ -1,0 +1,273 @@
+package mlflowexporter
+
+import (
+	"errors"
+	"slices"
+	"strings"
+	"sync"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.uber.org/zap"
+
+	"github.com/otelcol-mlflow/otelcol-mlflow/exporter/mlflowexporter/internal/runs"
+	"github.com/otelcol-mlflow/otelcol-mlflow/exporter/mlflowexporter/internal/translate"
+	"github.com/otelcol-mlflow/otelcol-mlflow/internal/gpuset"
+	"github.com/otelcol-mlflow/otelcol-mlflow/internal/podresources"
+)
+
+// Where a run's GPU set on a host came from, first match wins
+// (docs/mapping.md §9).
+const (
+	gpusFromPodResources  = "pod_resources"   // the kubelet's allocation to the run's pod
+	gpusFromProcesses     = "processes"       // the GPUs the run's processes are on
+	gpusFromVisibleDevice = "visible_devices" // CUDA_VISIBLE_DEVICES / NVIDIA_VISIBLE_DEVICES
+	gpusFromHost          = "host"            // nothing narrower is known: every GPU
+)
+
+// gpuAttribution holds what deciding GPU sets needs across exports: each
+// host's GPUs (hw.id → NVML index, to number a set the way the run sees
+// it) and what was logged.
+type gpuAttribution struct {
+	mu        sync.Mutex
+	inventory map[string]map[string]int64
+	source    map[string]string // run id \x00 host → source last logged
+	warned    map[string]bool   // run id \x00 reason: logged once
+}
+
+// procPoint is one per-process GPU point's process, as the gpu receiver
+// describes it: the host pid, the pid in its own namespace, its container
+// and pod (from its cgroup).
+type procPoint struct {
+	pid, vpid int64
+	container string
+	podUID    string
+}
+
+// gpuProcesses lists the processes of a GPU resource's per-process points.
+func gpuProcesses(rm pmetric.ResourceMetrics) map[int64]procPoint {
+	var out map[int64]procPoint
+	for _, sm := range rm.ScopeMetrics().All() {
+		for _, m := range sm.Metrics().All() {
+			dps, ok := translate.NumberPoints(m)
+			if !ok {
+				continue
+			}
+			for _, dp := range dps.All() {
+				attrs := dp.Attributes()
+				pid, ok := attrs.Get("process.pid")
+				if !ok || pid.Type() != pcommon.ValueTypeInt {
+					continue
+				}
+				if _, seen := out[pid.Int()]; seen {
+					continue
+				}
+				p := procPoint{pid: pid.Int()}
+				if v, ok := attrs.Get("process.vpid"); ok && v.Type() == pcommon.ValueTypeInt {
+					p.vpid = v.Int()
+				}
+				if v, ok := attrs.Get("container.id"); ok {
+					p.container = v.AsString()
+				}
+				if v, ok := attrs.Get(translate.AttrPodUID); ok {
+					p.podUID = v.AsString()
+				}
+				if out == nil {
+					out = map[int64]procPoint{}
+				}
+				out[p.pid] = p
+			}
+		}
+	}
+	return out
+}
+
+// ownsProcess says whether p is one of r's processes on host: by host pid,
+// by pid in its namespace (with its container), or by its pod.
+func (e *mlflowExporter) ownsProcess(r *runs.Run, host string, p procPoint) bool {
+	return e.runs.HasPID(r, p.pid, p.vpid, p.container) || e.runs.InPod(r, host, p.podUID)
+}
+
+// ownsContainerProcess says whether p is one of r's processes by what a
+// container or pod shows: its pod (cgroup) or its pid inside the run's
+// container. Only those narrow a run to the GPUs its processes are on: a
+// container sees only the GPUs given to it, while a process on the host
+// sees them all (and a bare pid may be another namespace's).
+func (e *mlflowExporter) ownsContainerProcess(r *runs.Run, host string, p procPoint) bool {
+	if e.runs.InPod(r, host, p.podUID) {
+		return true
+	}
+	return p.container != "" && p.vpid != 0 && e.runs.HasPID(r, -1, p.vpid, p.container)
+}
+
+// noteGPUs records, before an export's host resources are written, every
+// GPU of those resources and which runs have processes on it, so that the
+// first GPU written already knows about the processes on the last.
+func (e *mlflowExporter) noteGPUs(rms pmetric.ResourceMetricsSlice, system []int) {
+	now := e.now()
+	for _, i := range system {
+		attrs := rms.At(i).Resource().Attributes()
+		id, ok := attrs.Get("hw.id")
+		if !ok || id.AsString() == "" {
+			continue
+		}
+		host := ""
+		if v, ok := attrs.Get(translate.AttrHostName); ok {
+			host = v.AsString()
+		}
+		if idx, ok := attrs.Get("hw.gpu.index"); ok {
+			if _, mig := attrs.Get("hw.gpu.mig.index"); !mig {
+				e.gpus.note(host, id.AsString(), idx.Int())
+			}
+		}
+		procs := gpuProcesses(rms.At(i))
+		if len(procs) == 0 {
+			continue
+		}
+		targets, _ := e.runs.RunsOnHost(host, now.Add(-e.attachWindow()))
+		for _, r := range targets {
+			for _, p := range procs {
+				if e.ownsContainerProcess(r, host, p) {
+					e.runs.NoteGPUProcess(r, host, id.AsString(), now)
+					break
+				}
+			}
+		}
+	}
+}
+
+func (a *gpuAttribution) note(host, id string, index int64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.inventory == nil {
+		a.inventory = map[string]map[string]int64{}
+	}
+	if a.inventory[host] == nil {
+		a.inventory[host] = map[string]int64{}
+	}
+	a.inventory[host][id] = index
+}
+
+// ordered is a set of the given GPUs (hw.id) in the order a process that
+// sees only them numbers them: by NVML index, which is PCI bus order, as
+// CUDA and NVML inside a container order them. GPUs not in the inventory
+// yet go last, by id.
+func (a *gpuAttribution) ordered(host string, ids []string) gpuset.Set {
+	a.mu.Lock()
+	inv := a.inventory[host]
+	index := func(id string) (int64, bool) {
+		i, ok := inv[id]
+		return i, ok
+	}
+	slices.SortFunc(ids, func(x, y string) int {
+		ix, okx := index(x)
+		iy, oky := index(y)
+		switch {
+		case okx && oky && ix != iy:
+			return int(ix - iy)
+		case okx != oky:
+			if okx {
+				return -1
+			}
+			return 1
+		}
+		return strings.Compare(x, y)
+	})
+	a.mu.Unlock()
+	s := gpuset.Set{Devices: make([]gpuset.Entry, len(ids))}
+	for i, id := range ids {
+		s.Devices[i] = gpuset.Entry{Index: -1, UUID: strings.ToLower(id)}
+	}
+	return s
+}
+
+// gpuSetFor decides which of host's GPUs run r sees, and says where that
+// came from: the kubelet's allocation to the run's pod, the GPUs its
+// containers' processes are on, the visible devices it reported, else the
+// whole host. It never waits: the kubelet's answer is the cached one.
+func (e *mlflowExporter) gpuSetFor(r *runs.Run, host string) (gpuset.Set, string) {
+	if e.pods != nil && host == e.localHost {
+		if pod, _ := e.runs.Placement(r, host); !pod.IsZero() {
+			if ids, ok := e.podGPUs(r, pod); ok {
+				return e.gpus.ordered(host, ids), gpusFromPodResources
+			}
+		}
+	}
+	if ids := e.runs.GPUsWithProcesses(r, host, e.now().Add(-e.attachWindow())); len(ids) > 0 {
+		return e.gpus.ordered(host, ids), gpusFromProcesses
+	}
+	if set, ok := e.runs.Devices(r, host); ok {
+		return set, gpusFromVisibleDevice
+	}
+	return gpuset.Set{All: true}, gpusFromHost
+}
+
+// podGPUs asks the kubelet's last answer for the GPUs of pod; ok is false
+// when it has none to give (then the next way is tried), which is logged
+// once per run and reason.
+func (e *mlflowExporter) podGPUs(r *runs.Run, pod translate.PodRef) (ids []string, ok bool) {
+	snap, err := e.pods.Peek()
+	if snap == nil {
+		if !errors.Is(err, podresources.ErrNoAnswerYet) {
+			e.gpus.warnOnce(e.logger, r.ID, "kubelet", "The kubelet's PodResources API did not answer; finding the run's GPUs another way",
+				zap.String("socket", e.pods.Socket()), zap.Error(err))
+		}
+		return nil, false
+	}
+	var p *podresources.Pod
+	switch {
+	case pod.Name != "" && pod.Namespace != "":
+		p, err = snap.Pod(pod.Namespace, pod.Name)
+	case pod.UID != "":
+		p, err = snap.PodByUID(pod.UID)
+	default:
+		err = errors.New("the run names k8s.pod.name without k8s.namespace.name")
+	}
+	if err != nil {
+		e.gpus.warnOnce(e.logger, r.ID, "pod", "The run's pod is not known to this node's kubelet; finding the run's GPUs another way",
+			zap.String("run_id", r.ID), zap.String("pod", pod.Namespace+"/"+pod.Name), zap.String("pod_uid", pod.UID), zap.Error(err))
+		return nil, false
+	}
+	for _, d := range p.GPUs() {
+		if u := d.UUID(); u != "" {
+			ids = append(ids, u)
+		}
+	}
+	// A pod without GPUs sees none: that is an answer too.
+	return ids, true
+}
+
+func (a *gpuAttribution) warnOnce(logger *zap.Logger, runID, reason, msg string, fields ...zap.Field) {
+	a.mu.Lock()
+	if a.warned == nil {
+		a.warned = map[string]bool{}
+	}
+	k := runID + "\x00" + reason
+	seen := a.warned[k]
+	a.warned[k] = true
+	a.mu.Unlock()
+	if !seen {
+		logger.Warn(msg, fields...)
+	}
+}
+
+// logSource logs a run's GPU set when where it comes from changes.
+func (a *gpuAttribution) logSource(logger *zap.Logger, runID, host, source string, set gpuset.Set) {
+	a.mu.Lock()
+	if a.source == nil {
+		a.source = map[string]string{}
+	}
+	k := runID + "\x00" + host
+	changed := a.source[k] != source
+	a.source[k] = source
+	a.mu.Unlock()
+	if !changed {
+		return
+	}
+	gpus := make([]string, len(set.Devices))
+	for i, d := range set.Devices {
+		gpus[i] = d.String()
+	}
+	logger.Info("GPUs attributed to run", zap.String("run_id", runID), zap.String("host", host),
+		zap.String("source", source), zap.Strings("gpus", gpus))
+}

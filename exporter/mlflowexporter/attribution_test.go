@@ -1,0 +1,170 @@
+package mlflowexporter
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/otelcol-mlflow/otelcol-mlflow/internal/mlflowtest"
+	"github.com/otelcol-mlflow/otelcol-mlflow/internal/podresources/podresourcestest"
+)
+
+// attrNode is gpuNode (device utilisation i/10 for GPU i) with namespaced
+// processes on chosen GPUs, as the gpu receiver reports them in a container
+// node: host pid, pid in the container's namespace, container id.
+func attrNode(host string, at time.Duration, n int, procs map[int][]gpuProc) pmetric.Metrics {
+	md := gpuNode(host, at, n, nil)
+	ts := pcommon.NewTimestampFromTime(t0.Add(at))
+	for _, rm := range md.ResourceMetrics().All() {
+		idx, ok := rm.Resource().Attributes().Get("hw.gpu.index")
+		if !ok {
+			continue
+		}
+		for _, m := range rm.ScopeMetrics().At(0).Metrics().All() {
+			if m.Name() != "hw.gpu.process.memory.usage" {
+				continue
+			}
+			for _, p := range procs[int(idx.Int())] {
+				dp := m.Sum().DataPoints().AppendEmpty()
+				dp.SetIntValue(p.pid * 1_000_000)
+				dp.SetTimestamp(ts)
+				dp.Attributes().PutInt("process.pid", p.pid)
+				dp.Attributes().PutInt("process.vpid", p.vpid)
+				dp.Attributes().PutStr("container.id", p.container)
+			}
+		}
+	}
+	return md
+}
+
+func inPod(r res, namespace, name string) res {
+	r.attrs["k8s.namespace.name"] = namespace
+	r.attrs["k8s.pod.name"] = name
+	return r
+}
+
+// Runs on one 8-GPU Kubernetes node, each found its GPUs a different way,
+// first match wins: the kubelet's allocation to its pod, the GPUs its
+// container's processes are on, the visible devices it reported, the whole
+// host. Each run gets its own GPUs' metrics under the index it sees them by,
+// and nothing of the others'.
+func TestGPUAttributionOrder(t *testing.T) {
+	kubelet := podresourcestest.Start(t)
+	kubelet.SetPods(
+		podresourcestest.Pod("ml", "trainer-a", podresourcestest.Container("main",
+			podresourcestest.Devices("nvidia.com/gpu", "GPU-uuid-3", "GPU-uuid-2"),
+			podresourcestest.Devices("cpu-manager.example/cpu", "x"))),
+		podresourcestest.Pod("ml", "trainer-b", podresourcestest.Container("main",
+			podresourcestest.Devices("nvidia.com/gpu", "GPU-uuid-0", "GPU-uuid-1", "GPU-uuid-4", "GPU-uuid-5"))),
+		podresourcestest.Pod("ml", "cpu-only", podresourcestest.Container("main")),
+	)
+	srv := mlflowtest.Start(t)
+	h := newHarness(t, srv, func(c *Config) {
+		c.SystemMetrics.PodResourcesSocket = kubelet.Socket()
+		c.SystemMetrics.LocalHostName = "node-1"
+	})
+	pt0 := pt{name: "loss", value: 1, step: 0}
+	require.NoError(t, h.push(metrics(
+		inPod(trainerOn("pod-a", "node-1", 1, pt0), "ml", "trainer-a"),
+		inPod(trainerSees("pod-b", "node-1", 1, "0"), "ml", "trainer-b"),    // the pod's allocation beats its own list
+		inPod(trainerOn("cpu-pod", "node-1", 1, pt0), "ml", "cpu-only"),     // a pod without GPUs sees none
+		inPod(trainerSees("gone", "node-1", 1, "GPU-uuid-7"), "ml", "gone"), // not on this node: its list
+		inContainer(trainerOn("container", "node-1", 42, pt0), containerX),  // no pod: its processes
+		trainerOn("bare", "node-1", 99, pt0),                                // nothing narrower: the host
+	)))
+	// GPU 6 runs the container's pid 42 (host pid 4242).
+	procs := map[int][]gpuProc{6: {{pid: 4242, vpid: 42, container: containerX}}}
+	require.Eventually(t, func() bool { _, err := h.exp.pods.Peek(); return err == nil }, 5*time.Second, 5*time.Millisecond)
+	require.NoError(t, h.push(attrNode("node-1", time.Second, 8, procs)))
+	require.NoError(t, h.push(attrNode("node-1", 2*time.Second, 8, procs)))
+
+	for _, tc := range []struct {
+		run  string
+		gpus []int // physical GPU seen as gpu_0, gpu_1, ...
+	}{
+		{"pod-a", []int{2, 3}}, // by NVML index, as the container numbers them
+		{"pod-b", []int{0, 1, 4, 5}},
+		{"cpu-pod", nil},
+		{"gone", []int{7}},
+		{"container", []int{6}},
+		{"bare", []int{0, 1, 2, 3, 4, 5, 6, 7}},
+	} {
+		t.Run(tc.run, func(t *testing.T) {
+			r := oneRun(t, srv, tc.run)
+			keys, tags := gpuKeys(srv, r)
+			var want []string
+			for pos, phys := range tc.gpus {
+				want = append(want, fmt.Sprintf("system/gpu_%d_utilization_percentage", pos))
+				u := srv.MetricHistory(r.Info.RunID, fmt.Sprintf("system/gpu_%d_utilization_percentage", pos))
+				require.Len(t, u, 2, "gpu_%d: one point per scrape, nothing of another GPU mixed in", pos)
+				assert.InDelta(t, float64(phys)*10, u[0].Value, 1e-9, "gpu_%d is physical GPU %d", pos, phys)
+				if tc.run != "bare" {
+					assert.Equal(t, fmt.Sprintf("index=%d,uuid=GPU-uuid-%d", phys, phys), tags[fmt.Sprintf("otelcol.system/gpu_%d", pos)])
+				}
+			}
+			if tc.run == "container" {
+				want = append(want, "system/gpu_0_process_memory_usage_megabytes")
+			}
+			assert.ElementsMatch(t, want, keys)
+			assert.Len(t, srv.MetricHistory(r.Info.RunID, "system/cpu_utilization_percentage"), 2, "host metrics as before")
+		})
+	}
+
+	sources := map[string]string{}
+	for _, l := range h.logs.FilterMessage("GPUs attributed to run").All() {
+		m := l.ContextMap()
+		for _, r := range srv.Runs() {
+			if r.Info.RunID == m["run_id"] {
+				sources[r.Info.RunName] = m["source"].(string)
+			}
+		}
+	}
+	assert.Equal(t, map[string]string{
+		"pod-a": gpusFromPodResources, "pod-b": gpusFromPodResources, "cpu-pod": gpusFromPodResources,
+		"gone": gpusFromVisibleDevice, "container": gpusFromProcesses, "bare": gpusFromHost,
+	}, sources, "one line per run: where its GPUs came from")
+	warns := h.logs.FilterMessageSnippet("not known to this node's kubelet").All()
+	require.Len(t, warns, 1, "the fallback is logged once, though two scrapes met it")
+	assert.Equal(t, zapcore.WarnLevel, warns[0].Level)
+}
+
+// No socket, or a kubelet that hangs: attribution falls back along the
+// list at once and says so once; the export is never held up.
+func TestGPUAttributionKubeletDown(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		setup func(*podresourcestest.Server) string
+	}{
+		{"no socket", func(s *podresourcestest.Server) string { s.Stop(); return s.Socket() }},
+		{"hangs", func(s *podresourcestest.Server) string { s.Hang(true); return s.Socket() }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			kubelet := podresourcestest.Start(t)
+			kubelet.SetPods(podresourcestest.Pod("ml", "trainer-a", podresourcestest.Container("main",
+				podresourcestest.Devices("nvidia.com/gpu", "GPU-uuid-1"))))
+			sock := tc.setup(kubelet)
+			srv := mlflowtest.Start(t)
+			h := newHarness(t, srv, func(c *Config) {
+				c.SystemMetrics.PodResourcesSocket = sock
+				c.SystemMetrics.LocalHostName = "node-1"
+			})
+			require.NoError(t, h.push(metrics(inPod(trainerSees("pod-a", "node-1", 1, "1"), "ml", "trainer-a"))))
+			start := time.Now()
+			for i := range 3 {
+				require.NoError(t, h.push(attrNode("node-1", time.Duration(i+1)*time.Second, 2, nil)))
+			}
+			assert.Less(t, time.Since(start), 500*time.Millisecond, "three exports never wait for the kubelet")
+			r := oneRun(t, srv, "pod-a")
+			u := srv.MetricHistory(r.Info.RunID, "system/gpu_0_utilization_percentage")
+			require.Len(t, u, 3)
+			assert.InDelta(t, 10.0, u[0].Value, 1e-9, "its visible devices: physical GPU 1 as gpu_0")
+			assert.Empty(t, srv.MetricHistory(r.Info.RunID, "system/gpu_1_utilization_percentage"))
+		})
+	}
+}

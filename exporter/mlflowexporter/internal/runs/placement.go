@@ -1,0 +1,86 @@
+package runs
+
+import (
+	"time"
+
+	"github.com/otelcol-mlflow/otelcol-mlflow/exporter/mlflowexporter/internal/translate"
+)
+
+// ObservePlacement records the pod and Slurm job one of the run's resources
+// names on host. Fields a resource leaves empty keep what another said.
+func (m *Manager) ObservePlacement(r *Run, host string, pod translate.PodRef, slurmJob string) {
+	if pod.IsZero() && slurmJob == "" {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !pod.IsZero() {
+		if r.placement == nil {
+			r.placement = map[string]translate.PodRef{}
+		}
+		old := r.placement[host]
+		if pod.UID == "" {
+			pod.UID = old.UID
+		}
+		if pod.Name == "" {
+			pod.Name, pod.Namespace = old.Name, old.Namespace
+		}
+		r.placement[host] = pod
+	}
+	if slurmJob != "" {
+		if r.slurmJobs == nil {
+			r.slurmJobs = map[string]string{}
+		}
+		r.slurmJobs[host] = slurmJob
+	}
+}
+
+// Placement is the pod and Slurm job the run's resources named on host.
+func (m *Manager) Placement(r *Run, host string) (pod translate.PodRef, slurmJob string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return r.placement[host], r.slurmJobs[host]
+}
+
+// InPod reports whether a process of pod uid (from its cgroup) belongs to
+// the run: its resources named that pod on host.
+func (m *Manager) InPod(r *Run, host, uid string) bool {
+	if uid == "" {
+		return false
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return r.placement[host].UID == uid
+}
+
+// NoteGPUProcess records that one of the run's processes was on GPU gpuID
+// (its hw.id) of host at t.
+func (m *Manager) NoteGPUProcess(r *Run, host, gpuID string, t time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if r.gpuProcs == nil {
+		r.gpuProcs = map[string]map[string]time.Time{}
+	}
+	g := r.gpuProcs[host]
+	if g == nil {
+		g = map[string]time.Time{}
+		r.gpuProcs[host] = g
+	}
+	g[gpuID] = t
+}
+
+// GPUsWithProcesses lists the GPUs (hw.id) of host the run's processes were
+// seen on since since; GPUs not seen since are forgotten.
+func (m *Manager) GPUsWithProcesses(r *Run, host string, since time.Time) []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []string
+	for id, t := range r.gpuProcs[host] {
+		if t.Before(since) {
+			delete(r.gpuProcs[host], id)
+			continue
+		}
+		out = append(out, id)
+	}
+	return out
+}
