@@ -10,7 +10,9 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.uber.org/zap/zapcore"
+	podresourcesv1 "k8s.io/kubelet/pkg/apis/podresources/v1"
 
+	"github.com/otelcol-mlflow/otelcol-mlflow/internal/gpuset"
 	"github.com/otelcol-mlflow/otelcol-mlflow/internal/mlflowtest"
 	"github.com/otelcol-mlflow/otelcol-mlflow/internal/podresources/podresourcestest"
 )
@@ -166,5 +168,59 @@ func TestGPUAttributionKubeletDown(t *testing.T) {
 			assert.InDelta(t, 10.0, u[0].Value, 1e-9, "its visible devices: physical GPU 1 as gpu_0")
 			assert.Empty(t, srv.MetricHistory(r.Info.RunID, "system/gpu_1_utilization_percentage"))
 		})
+	}
+}
+
+// BenchmarkGPUAttribution is the attribution work of one scrape of an
+// 8-GPU node with 50 pods, each a run with a process on one GPU: recording
+// which runs are on which GPU, then deciding each run's set for each GPU
+// (the kubelet's cached answer). MLflow writes are not part of it.
+func BenchmarkGPUAttribution(b *testing.B) {
+	kubelet := podresourcestest.Start(b)
+	var pods []*podresourcesv1.PodResources
+	for i := range 50 {
+		pods = append(pods, podresourcestest.Pod("ml", fmt.Sprintf("pod-%d", i), podresourcestest.Container("main",
+			podresourcestest.Devices("nvidia.com/gpu", fmt.Sprintf("GPU-uuid-%d", i%8)))))
+	}
+	kubelet.SetPods(pods...)
+	srv := mlflowtest.Start(b)
+	h := newHarness(b, srv, func(c *Config) {
+		c.SystemMetrics.PodResourcesSocket = kubelet.Socket()
+		c.SystemMetrics.LocalHostName = "node-1"
+	})
+	var rs []res
+	procs := map[int][]gpuProc{}
+	for i := range 50 {
+		rs = append(rs, inPod(inContainer(trainerOn(fmt.Sprintf("run-%d", i), "node-1", 1, pt{name: "loss", value: 1, step: 0}), containerX), "ml", fmt.Sprintf("pod-%d", i)))
+		procs[i%8] = append(procs[i%8], gpuProc{pid: int64(1000 + i), vpid: 1, container: containerX})
+	}
+	require.NoError(b, h.push(metrics(rs...)))
+	require.Eventually(b, func() bool { _, err := h.exp.pods.Peek(); return err == nil }, 5*time.Second, 5*time.Millisecond)
+	md := attrNode("node-1", time.Second, 8, procs)
+	rms := md.ResourceMetrics()
+	var system []int
+	for i := range rms.Len() {
+		system = append(system, i)
+	}
+	e := h.exp
+	targets, _ := e.runs.RunsOnHost("node-1", time.Time{})
+	require.Len(b, targets, 50)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		e.noteGPUs(rms, system)
+		for _, i := range system {
+			attrs := rms.At(i).Resource().Attributes()
+			id, ok := attrs.Get("hw.id")
+			if !ok {
+				continue
+			}
+			idx, _ := attrs.Get("hw.gpu.index")
+			g := gpuset.GPU{Index: idx.Int(), UUID: id.Str()}
+			for _, r := range targets {
+				set, _ := e.gpuSetFor(r, "node-1")
+				set.Position(g)
+			}
+		}
 	}
 }

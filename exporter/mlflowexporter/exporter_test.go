@@ -66,14 +66,14 @@ func metrics(rs ...res) pmetric.Metrics {
 }
 
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	srv    *mlflowtest.Server
 	exp    *mlflowExporter
 	logs   *observer.ObservedLogs
 	cfgMod func(*Config)
 }
 
-func newHarness(t *testing.T, srv *mlflowtest.Server, mods ...func(*Config)) *harness {
+func newHarness(t testing.TB, srv *mlflowtest.Server, mods ...func(*Config)) *harness {
 	t.Helper()
 	cfg := createDefaultConfig().(*Config)
 	cfg.TrackingURI = srv.URL()
