@@ -1,0 +1,108 @@
+package cgroups
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// benchProc is a /proc of 50 processes, one per pod (the budget:
+// 50 pods on an 8-GPU node), each in the systemd layout's container.
+func benchProc(b *testing.B) (string, []int) {
+	b.Helper()
+	root := b.TempDir()
+	pids := make([]int, 50)
+	for i := range pids {
+		pid := 10000 + i
+		pids[i] = pid
+		dir := filepath.Join(root, fmt.Sprint(pid))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			b.Fatal(err)
+		}
+		stat := fmt.Sprintf("%d (python) S 1 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 %d 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 0\n", pid, 100000+pid)
+		status := fmt.Sprintf("Name:\tpython\nUmask:\t0022\nState:\tS (sleeping)\nTgid:\t%d\nNgid:\t0\nPid:\t%d\nPPid:\t1\nNStgid:\t%d\t1\nNSpid:\t%d\t1\nNSpgid:\t%d\t1\nNSsid:\t%d\t1\nVmPeak:\t 1234 kB\nVmSize:\t 1234 kB\nVmRSS:\t 1234 kB\nThreads:\t12\n", pid, pid, pid, pid, pid, pid)
+		cg := fmt.Sprintf("0::/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod6b2d1a4c_5e3f_4a7b_9c8d_%012x.slice/cri-containerd-%064x.scope\n", i, i)
+		for name, data := range map[string]string{"stat": stat, "status": status, "cgroup": cg} {
+			if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	return root, pids
+}
+
+// BenchmarkIdentify is the per-scrape cost of identifying 50 GPU
+// processes: uncached, three reads each (stat, status, cgroup); cached, one
+// (stat).
+func BenchmarkIdentify(b *testing.B) {
+	root, pids := benchProc(b)
+	b.Run("uncached-50", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			for _, pid := range pids {
+				if id, err := Identify(root, pid); err != nil || id.PodUID == "" {
+					b.Fatal(id, err)
+				}
+			}
+		}
+	})
+	b.Run("cached-50", func(b *testing.B) {
+		c := NewCache(root)
+		b.ReportAllocs()
+		for b.Loop() {
+			for _, pid := range pids {
+				if id, err := c.Identify(pid); err != nil || id.PodUID == "" {
+					b.Fatal(id, err)
+				}
+			}
+			c.Sweep()
+		}
+	})
+}
+
+// BenchmarkReadUsage reads one pod's usage (four files), then 50 pods'.
+func BenchmarkReadUsage(b *testing.B) {
+	b.Run("1", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := ReadUsage(fixtureCgroup, pod1Path); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("50", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			for range 50 {
+				if _, err := ReadUsage(fixtureCgroup, pod1Path); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
+}
+
+// BenchmarkProcs lists the Slurm job's pids: 12 cgroups.
+func BenchmarkProcs(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Procs(fixtureCgroup, jobPath); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkParseProcCgroup is the parse alone of a hybrid host's file.
+func BenchmarkParseProcCgroup(b *testing.B) {
+	data, err := os.ReadFile(filepath.Join(fixtureProc, "701", "cgroup"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if ParseProcCgroup(data).ContainerID == "" {
+			b.Fatal("no container")
+		}
+	}
+}
