@@ -1,7 +1,6 @@
 package mlflowexporter
 
 import (
-	"errors"
 	"slices"
 	"strings"
 	"sync"
@@ -13,26 +12,38 @@ import (
 	"github.com/otelcol-mlflow/otelcol-mlflow/exporter/mlflowexporter/internal/runs"
 	"github.com/otelcol-mlflow/otelcol-mlflow/exporter/mlflowexporter/internal/translate"
 	"github.com/otelcol-mlflow/otelcol-mlflow/internal/gpuset"
-	"github.com/otelcol-mlflow/otelcol-mlflow/internal/podresources"
 )
 
 // Where a run's GPU set on a host came from, first match wins
 // (docs/mapping.md §9).
 const (
-	gpusFromPodResources  = "pod_resources"   // the kubelet's allocation to the run's pod
+	gpusFromPodResources  = "pod_resources"   // the kubelet's allocation to the run's pod (the gpu receiver's GPUPodsAttr)
 	gpusFromProcesses     = "processes"       // the GPUs the run's processes are on
 	gpusFromVisibleDevice = "visible_devices" // CUDA_VISIBLE_DEVICES / NVIDIA_VISIBLE_DEVICES
 	gpusFromHost          = "host"            // nothing narrower is known: every GPU
 )
 
-// gpuAttribution holds what deciding GPU sets needs across exports: each
-// host's GPUs (hw.id → NVML index, to number a set the way the run sees
-// it) and what was logged.
+// GPUPodsAttr is the gpu receiver's resource attribute naming the pods
+// ("namespace/name") the kubelet allocated a GPU or MIG instance to. It is
+// set, possibly empty, on every GPU of a node whose receiver reads the
+// kubelet's PodResources API; absent otherwise.
+const GPUPodsAttr = "otelcol.gpu.pods"
+
+// NodePodsAttr is the gpu receiver's host resource attribute naming every
+// pod ("namespace/name") the node's kubelet runs: a run naming a pod not in
+// it is not on this node, and its GPUs are found another way.
+const NodePodsAttr = "otelcol.kubelet.pods"
+
+// gpuAttribution holds what deciding GPU sets needs across exports, per
+// host: its GPUs (hw.id → NVML index, to number a set the way the run sees
+// it), the pods each is allocated to, and what was logged.
 type gpuAttribution struct {
 	mu        sync.Mutex
 	inventory map[string]map[string]int64
-	source    map[string]string // run id \x00 host → source last logged
-	warned    map[string]bool   // run id \x00 reason: logged once
+	holders   map[string]map[string][]string // host → hw.id → pods
+	nodePods  map[string]map[string]bool     // host → pods its kubelet runs
+	source    map[string]string              // run id \x00 host → source last logged
+	warned    map[string]bool                // run id \x00 reason: logged once
 }
 
 // procPoint is one per-process GPU point's process, as the gpu receiver
@@ -107,18 +118,32 @@ func (e *mlflowExporter) noteGPUs(rms pmetric.ResourceMetricsSlice, system []int
 	now := e.now()
 	for _, i := range system {
 		attrs := rms.At(i).Resource().Attributes()
-		id, ok := attrs.Get("hw.id")
-		if !ok || id.AsString() == "" {
-			continue
-		}
 		host := ""
 		if v, ok := attrs.Get(translate.AttrHostName); ok {
 			host = v.AsString()
+		}
+		if v, ok := attrs.Get(NodePodsAttr); ok && v.Type() == pcommon.ValueTypeSlice {
+			pods := make(map[string]bool, v.Slice().Len())
+			for _, p := range v.Slice().All() {
+				pods[p.AsString()] = true
+			}
+			e.gpus.noteNodePods(host, pods)
+		}
+		id, ok := attrs.Get("hw.id")
+		if !ok || id.AsString() == "" {
+			continue
 		}
 		if idx, ok := attrs.Get("hw.gpu.index"); ok {
 			if _, mig := attrs.Get("hw.gpu.mig.index"); !mig {
 				e.gpus.note(host, id.AsString(), idx.Int())
 			}
+		}
+		if v, ok := attrs.Get(GPUPodsAttr); ok && v.Type() == pcommon.ValueTypeSlice {
+			pods := make([]string, 0, v.Slice().Len())
+			for _, p := range v.Slice().All() {
+				pods = append(pods, p.AsString())
+			}
+			e.gpus.noteHolders(host, id.AsString(), pods)
 		}
 		procs := gpuProcesses(rms.At(i))
 		if len(procs) == 0 {
@@ -134,6 +159,58 @@ func (e *mlflowExporter) noteGPUs(rms pmetric.ResourceMetricsSlice, system []int
 			}
 		}
 	}
+}
+
+func (a *gpuAttribution) noteHolders(host, id string, pods []string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.holders == nil {
+		a.holders = map[string]map[string][]string{}
+	}
+	if a.holders[host] == nil {
+		a.holders[host] = map[string][]string{}
+	}
+	a.holders[host][id] = pods
+}
+
+func (a *gpuAttribution) noteNodePods(host string, pods map[string]bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.nodePods == nil {
+		a.nodePods = map[string]map[string]bool{}
+	}
+	a.nodePods[host] = pods
+}
+
+// podGPUs lists the GPUs of host allocated to pod. known is false when the
+// kubelet's word is not there: the host's receiver does not read the
+// kubelet, or the pod is not among the node's pods (then why is logged
+// once per run).
+func (a *gpuAttribution) podGPUs(logger *zap.Logger, runID, host string, pod translate.PodRef) (ids []string, known bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	h, read := a.holders[host]
+	if !read {
+		return nil, false
+	}
+	name := pod.Namespace + "/" + pod.Name
+	if nodePods, ok := a.nodePods[host]; ok && !nodePods[name] {
+		if a.warned == nil {
+			a.warned = map[string]bool{}
+		}
+		if k := runID + "\x00pod"; !a.warned[k] {
+			a.warned[k] = true
+			logger.Warn("The run's pod is not among the pods of its node's kubelet; finding the run's GPUs another way",
+				zap.String("run_id", runID), zap.String("host", host), zap.String("pod", name))
+		}
+		return nil, false
+	}
+	for id, pods := range h {
+		if slices.Contains(pods, name) {
+			ids = append(ids, id)
+		}
+	}
+	return ids, true
 }
 
 func (a *gpuAttribution) note(host, id string, index int64) {
@@ -182,15 +259,15 @@ func (a *gpuAttribution) ordered(host string, ids []string) gpuset.Set {
 }
 
 // gpuSetFor decides which of host's GPUs run r sees, and says where that
-// came from: the kubelet's allocation to the run's pod, the GPUs its
+// came from: the kubelet's allocation to the run's pod (k8s.namespace.name
+// and k8s.pod.name on its resource, GPUPodsAttr on the GPUs), the GPUs its
 // containers' processes are on, the visible devices it reported, else the
-// whole host. It never waits: the kubelet's answer is the cached one.
+// whole host.
 func (e *mlflowExporter) gpuSetFor(r *runs.Run, host string) (gpuset.Set, string) {
-	if e.pods != nil && host == e.localHost {
-		if pod, _ := e.runs.Placement(r, host); !pod.IsZero() {
-			if ids, ok := e.podGPUs(r, pod); ok {
-				return e.gpus.ordered(host, ids), gpusFromPodResources
-			}
+	if pod, _ := e.runs.Placement(r, host); pod.Name != "" && pod.Namespace != "" {
+		if ids, known := e.gpus.podGPUs(e.logger, r.ID, host, pod); known {
+			// A pod the kubelet gave no GPU sees none.
+			return e.gpus.ordered(host, ids), gpusFromPodResources
 		}
 	}
 	if ids := e.runs.GPUsWithProcesses(r, host, e.now().Add(-e.attachWindow())); len(ids) > 0 {
@@ -200,55 +277,6 @@ func (e *mlflowExporter) gpuSetFor(r *runs.Run, host string) (gpuset.Set, string
 		return set, gpusFromVisibleDevice
 	}
 	return gpuset.Set{All: true}, gpusFromHost
-}
-
-// podGPUs asks the kubelet's last answer for the GPUs of pod; ok is false
-// when it has none to give (then the next way is tried), which is logged
-// once per run and reason.
-func (e *mlflowExporter) podGPUs(r *runs.Run, pod translate.PodRef) (ids []string, ok bool) {
-	snap, err := e.pods.Peek()
-	if snap == nil {
-		if !errors.Is(err, podresources.ErrNoAnswerYet) {
-			e.gpus.warnOnce(e.logger, r.ID, "kubelet", "The kubelet's PodResources API did not answer; finding the run's GPUs another way",
-				zap.String("socket", e.pods.Socket()), zap.Error(err))
-		}
-		return nil, false
-	}
-	var p *podresources.Pod
-	switch {
-	case pod.Name != "" && pod.Namespace != "":
-		p, err = snap.Pod(pod.Namespace, pod.Name)
-	case pod.UID != "":
-		p, err = snap.PodByUID(pod.UID)
-	default:
-		err = errors.New("the run names k8s.pod.name without k8s.namespace.name")
-	}
-	if err != nil {
-		e.gpus.warnOnce(e.logger, r.ID, "pod", "The run's pod is not known to this node's kubelet; finding the run's GPUs another way",
-			zap.String("run_id", r.ID), zap.String("pod", pod.Namespace+"/"+pod.Name), zap.String("pod_uid", pod.UID), zap.Error(err))
-		return nil, false
-	}
-	for _, d := range p.GPUs() {
-		if u := d.UUID(); u != "" {
-			ids = append(ids, u)
-		}
-	}
-	// A pod without GPUs sees none: that is an answer too.
-	return ids, true
-}
-
-func (a *gpuAttribution) warnOnce(logger *zap.Logger, runID, reason, msg string, fields ...zap.Field) {
-	a.mu.Lock()
-	if a.warned == nil {
-		a.warned = map[string]bool{}
-	}
-	k := runID + "\x00" + reason
-	seen := a.warned[k]
-	a.warned[k] = true
-	a.mu.Unlock()
-	if !seen {
-		logger.Warn(msg, fields...)
-	}
 }
 
 // logSource logs a run's GPU set when where it comes from changes.

@@ -10,23 +10,29 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.uber.org/zap/zapcore"
-	podresourcesv1 "k8s.io/kubelet/pkg/apis/podresources/v1"
 
 	"github.com/otelcol-mlflow/otelcol-mlflow/internal/gpuset"
 	"github.com/otelcol-mlflow/otelcol-mlflow/internal/mlflowtest"
-	"github.com/otelcol-mlflow/otelcol-mlflow/internal/podresources/podresourcestest"
 )
 
 // attrNode is gpuNode (device utilisation i/10 for GPU i) with namespaced
 // processes on chosen GPUs, as the gpu receiver reports them in a container
 // node: host pid, pid in the container's namespace, container id.
-func attrNode(host string, at time.Duration, n int, procs map[int][]gpuProc) pmetric.Metrics {
+// kubelet, when not nil, is what a receiver reading the node's kubelet adds:
+// the pods of each GPU (GPUPodsAttr) and every pod of the node (NodePodsAttr).
+func attrNode(host string, at time.Duration, n int, procs map[int][]gpuProc, kubelet *nodePods) pmetric.Metrics {
 	md := gpuNode(host, at, n, nil)
 	ts := pcommon.NewTimestampFromTime(t0.Add(at))
 	for _, rm := range md.ResourceMetrics().All() {
 		idx, ok := rm.Resource().Attributes().Get("hw.gpu.index")
 		if !ok {
+			if kubelet != nil {
+				_ = rm.Resource().Attributes().PutEmptySlice(NodePodsAttr).FromRaw(kubelet.all)
+			}
 			continue
+		}
+		if kubelet != nil {
+			_ = rm.Resource().Attributes().PutEmptySlice(GPUPodsAttr).FromRaw(kubelet.gpus[int(idx.Int())])
 		}
 		for _, m := range rm.ScopeMetrics().At(0).Metrics().All() {
 			if m.Name() != "hw.gpu.process.memory.usage" {
@@ -45,6 +51,11 @@ func attrNode(host string, at time.Duration, n int, procs map[int][]gpuProc) pme
 	return md
 }
 
+type nodePods struct {
+	all  []any
+	gpus map[int][]any
+}
+
 func inPod(r res, namespace, name string) res {
 	r.attrs["k8s.namespace.name"] = namespace
 	r.attrs["k8s.pod.name"] = name
@@ -57,20 +68,12 @@ func inPod(r res, namespace, name string) res {
 // host. Each run gets its own GPUs' metrics under the index it sees them by,
 // and nothing of the others'.
 func TestGPUAttributionOrder(t *testing.T) {
-	kubelet := podresourcestest.Start(t)
-	kubelet.SetPods(
-		podresourcestest.Pod("ml", "trainer-a", podresourcestest.Container("main",
-			podresourcestest.Devices("nvidia.com/gpu", "GPU-uuid-3", "GPU-uuid-2"),
-			podresourcestest.Devices("cpu-manager.example/cpu", "x"))),
-		podresourcestest.Pod("ml", "trainer-b", podresourcestest.Container("main",
-			podresourcestest.Devices("nvidia.com/gpu", "GPU-uuid-0", "GPU-uuid-1", "GPU-uuid-4", "GPU-uuid-5"))),
-		podresourcestest.Pod("ml", "cpu-only", podresourcestest.Container("main")),
-	)
+	kubelet := &nodePods{
+		all:  []any{"ml/trainer-a", "ml/trainer-b", "ml/cpu-only", "kube-system/dns"},
+		gpus: map[int][]any{2: {"ml/trainer-a"}, 3: {"ml/trainer-a"}, 0: {"ml/trainer-b"}, 1: {"ml/trainer-b"}, 4: {"ml/trainer-b"}, 5: {"ml/trainer-b"}},
+	}
 	srv := mlflowtest.Start(t)
-	h := newHarness(t, srv, func(c *Config) {
-		c.SystemMetrics.PodResourcesSocket = kubelet.Socket()
-		c.SystemMetrics.LocalHostName = "node-1"
-	})
+	h := newHarness(t, srv)
 	pt0 := pt{name: "loss", value: 1, step: 0}
 	require.NoError(t, h.push(metrics(
 		inPod(trainerOn("pod-a", "node-1", 1, pt0), "ml", "trainer-a"),
@@ -82,9 +85,8 @@ func TestGPUAttributionOrder(t *testing.T) {
 	)))
 	// GPU 6 runs the container's pid 42 (host pid 4242).
 	procs := map[int][]gpuProc{6: {{pid: 4242, vpid: 42, container: containerX}}}
-	require.Eventually(t, func() bool { _, err := h.exp.pods.Peek(); return err == nil }, 5*time.Second, 5*time.Millisecond)
-	require.NoError(t, h.push(attrNode("node-1", time.Second, 8, procs)))
-	require.NoError(t, h.push(attrNode("node-1", 2*time.Second, 8, procs)))
+	require.NoError(t, h.push(attrNode("node-1", time.Second, 8, procs, kubelet)))
+	require.NoError(t, h.push(attrNode("node-1", 2*time.Second, 8, procs, kubelet)))
 
 	for _, tc := range []struct {
 		run  string
@@ -131,63 +133,41 @@ func TestGPUAttributionOrder(t *testing.T) {
 		"pod-a": gpusFromPodResources, "pod-b": gpusFromPodResources, "cpu-pod": gpusFromPodResources,
 		"gone": gpusFromVisibleDevice, "container": gpusFromProcesses, "bare": gpusFromHost,
 	}, sources, "one line per run: where its GPUs came from")
-	warns := h.logs.FilterMessageSnippet("not known to this node's kubelet").All()
+	warns := h.logs.FilterMessageSnippet("not among the pods of its node's kubelet").All()
 	require.Len(t, warns, 1, "the fallback is logged once, though two scrapes met it")
 	assert.Equal(t, zapcore.WarnLevel, warns[0].Level)
 }
 
-// No socket, or a kubelet that hangs: attribution falls back along the
-// list at once and says so once; the export is never held up.
-func TestGPUAttributionKubeletDown(t *testing.T) {
-	for _, tc := range []struct {
-		name  string
-		setup func(*podresourcestest.Server) string
-	}{
-		{"no socket", func(s *podresourcestest.Server) string { s.Stop(); return s.Socket() }},
-		{"hangs", func(s *podresourcestest.Server) string { s.Hang(true); return s.Socket() }},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			kubelet := podresourcestest.Start(t)
-			kubelet.SetPods(podresourcestest.Pod("ml", "trainer-a", podresourcestest.Container("main",
-				podresourcestest.Devices("nvidia.com/gpu", "GPU-uuid-1"))))
-			sock := tc.setup(kubelet)
-			srv := mlflowtest.Start(t)
-			h := newHarness(t, srv, func(c *Config) {
-				c.SystemMetrics.PodResourcesSocket = sock
-				c.SystemMetrics.LocalHostName = "node-1"
-			})
-			require.NoError(t, h.push(metrics(inPod(trainerSees("pod-a", "node-1", 1, "1"), "ml", "trainer-a"))))
-			start := time.Now()
-			for i := range 3 {
-				require.NoError(t, h.push(attrNode("node-1", time.Duration(i+1)*time.Second, 2, nil)))
-			}
-			assert.Less(t, time.Since(start), 500*time.Millisecond, "three exports never wait for the kubelet")
-			r := oneRun(t, srv, "pod-a")
-			u := srv.MetricHistory(r.Info.RunID, "system/gpu_0_utilization_percentage")
-			require.Len(t, u, 3)
-			assert.InDelta(t, 10.0, u[0].Value, 1e-9, "its visible devices: physical GPU 1 as gpu_0")
-			assert.Empty(t, srv.MetricHistory(r.Info.RunID, "system/gpu_1_utilization_percentage"))
-		})
+// A node whose receiver does not read the kubelet: a run naming its pod gets
+// its GPUs the next way (here its visible devices).
+func TestGPUAttributionWithoutKubelet(t *testing.T) {
+	srv := mlflowtest.Start(t)
+	h := newHarness(t, srv)
+	require.NoError(t, h.push(metrics(inPod(trainerSees("pod-a", "node-1", 1, "1"), "ml", "trainer-a"))))
+	for i := range 2 {
+		require.NoError(t, h.push(attrNode("node-1", time.Duration(i+1)*time.Second, 2, nil, nil)))
 	}
+	r := oneRun(t, srv, "pod-a")
+	u := srv.MetricHistory(r.Info.RunID, "system/gpu_0_utilization_percentage")
+	require.Len(t, u, 2)
+	assert.InDelta(t, 10.0, u[0].Value, 1e-9, "its visible devices: physical GPU 1 as gpu_0")
+	assert.Empty(t, srv.MetricHistory(r.Info.RunID, "system/gpu_1_utilization_percentage"))
 }
 
 // BenchmarkGPUAttribution is the attribution work of one scrape of an
 // 8-GPU node with 50 pods, each a run with a process on one GPU: recording
 // which runs are on which GPU, then deciding each run's set for each GPU
-// (the kubelet's cached answer). MLflow writes are not part of it.
+// (pods from the receiver's kubelet attributes). MLflow writes are not part
+// of it.
 func BenchmarkGPUAttribution(b *testing.B) {
-	kubelet := podresourcestest.Start(b)
-	var pods []*podresourcesv1.PodResources
+	kubelet := &nodePods{gpus: map[int][]any{}}
 	for i := range 50 {
-		pods = append(pods, podresourcestest.Pod("ml", fmt.Sprintf("pod-%d", i), podresourcestest.Container("main",
-			podresourcestest.Devices("nvidia.com/gpu", fmt.Sprintf("GPU-uuid-%d", i%8)))))
+		pod := fmt.Sprintf("ml/pod-%d", i)
+		kubelet.all = append(kubelet.all, pod)
+		kubelet.gpus[i%8] = append(kubelet.gpus[i%8], pod)
 	}
-	kubelet.SetPods(pods...)
 	srv := mlflowtest.Start(b)
-	h := newHarness(b, srv, func(c *Config) {
-		c.SystemMetrics.PodResourcesSocket = kubelet.Socket()
-		c.SystemMetrics.LocalHostName = "node-1"
-	})
+	h := newHarness(b, srv)
 	var rs []res
 	procs := map[int][]gpuProc{}
 	for i := range 50 {
@@ -195,8 +175,7 @@ func BenchmarkGPUAttribution(b *testing.B) {
 		procs[i%8] = append(procs[i%8], gpuProc{pid: int64(1000 + i), vpid: 1, container: containerX})
 	}
 	require.NoError(b, h.push(metrics(rs...)))
-	require.Eventually(b, func() bool { _, err := h.exp.pods.Peek(); return err == nil }, 5*time.Second, 5*time.Millisecond)
-	md := attrNode("node-1", time.Second, 8, procs)
+	md := attrNode("node-1", time.Second, 8, procs, kubelet)
 	rms := md.ResourceMetrics()
 	var system []int
 	for i := range rms.Len() {

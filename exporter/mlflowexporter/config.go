@@ -165,16 +165,6 @@ type SystemMetricsConfig struct {
 	// UI, another tool), which the collector is not told about. Runs ended
 	// through an mlflow.run.end point stop at once. Default 10s; 0 disables.
 	EndCheckInterval time.Duration `mapstructure:"end_check_interval"`
-	// PodResourcesSocket is the kubelet's PodResources API socket
-	// (/var/lib/kubelet/pod-resources/kubelet.sock). Set on a Kubernetes
-	// node collector, a run whose resource names its pod (k8s.pod.name and
-	// k8s.namespace.name) gets the GPUs the kubelet allocated to that pod.
-	// Empty: not asked (docs/mapping.md §9 lists the other ways).
-	PodResourcesSocket string `mapstructure:"pod_resources_socket"`
-	// PodLogsDir (/var/log/pods), when mounted, lets a run that names only
-	// k8s.pod.uid be found in the PodResources answer, which carries no
-	// UIDs: the kubelet names each pod's log directory <ns>_<name>_<uid>.
-	PodLogsDir string `mapstructure:"pod_logs_dir"`
 }
 
 // NodePrefix says when system metric keys carry the host name.

@@ -74,8 +74,7 @@ func TestLoadConfig(t *testing.T) {
 		want.EndRunsOnShutdown = true
 		want.DedupWindow = 100
 		want.SystemMetrics = SystemMetricsConfig{Mode: sysmetrics.ModeOTel, NodePrefix: NodePrefixAlways, LocalHostName: "node-7",
-			AttachWindow: 90 * time.Second, EndCheckInterval: 5 * time.Second,
-			PodResourcesSocket: "/var/lib/kubelet/pod-resources/kubelet.sock", PodLogsDir: "/var/log/pods"}
+			AttachWindow: 90 * time.Second, EndCheckInterval: 5 * time.Second}
 		want.Access = AccessConfig{
 			TenantFrom: []string{"auth.subject", "resource.team"},
 			Tenants:    map[string][]string{"team-a": {"/Shared/team-a/*"}, "*": {"/Users/{tenant}/*"}},

@@ -23,7 +23,6 @@ import (
 	"github.com/otelcol-mlflow/otelcol-mlflow/exporter/mlflowexporter/internal/translate"
 	"github.com/otelcol-mlflow/otelcol-mlflow/internal/mlflow"
 	"github.com/otelcol-mlflow/otelcol-mlflow/internal/mlflow/restclient"
-	"github.com/otelcol-mlflow/otelcol-mlflow/internal/podresources"
 )
 
 type mlflowExporter struct {
@@ -49,9 +48,6 @@ type mlflowExporter struct {
 	// Set in start.
 	store backend
 	runs  *runs.Manager
-	// pods answers which GPUs the kubelet gave a pod; nil when
-	// system_metrics.pod_resources_socket is not set.
-	pods *podresources.Client
 	gpus gpuAttribution
 
 	stopSweep chan struct{}
@@ -94,16 +90,6 @@ func (e *mlflowExporter) start(ctx context.Context, host component.Host) error {
 	e.store = &instrumentedStore{backend: b, tel: e.tel}
 	e.backendID = backendID(b, resolveTrackingURI(e.cfg.TrackingURI, e.getenv))
 	e.localHost = e.localHostName()
-	if sock := e.cfg.SystemMetrics.PodResourcesSocket; sock != "" {
-		opts := []podresources.Option{}
-		if d := e.cfg.SystemMetrics.PodLogsDir; d != "" {
-			opts = append(opts, podresources.WithPodLogsDir(d))
-		}
-		if e.pods, err = podresources.New(sock, opts...); err != nil {
-			return fmt.Errorf("system_metrics.pod_resources_socket: %w", err)
-		}
-		_, _ = e.pods.Peek() // ask the kubelet now, in the background
-	}
 	e.runs = runs.NewManager(e.store, runs.Settings{
 		DedupWindow:   e.cfg.DedupWindow,
 		IdleTimeout:   e.cfg.RunIdleTimeout,
@@ -181,10 +167,6 @@ func (e *mlflowExporter) shutdown(ctx context.Context) error {
 		e.stopSweep = nil
 	}
 	e.sweepDone.Wait()
-	if e.pods != nil {
-		e.pods.Close()
-		e.pods = nil
-	}
 	if e.store == nil {
 		return nil
 	}
