@@ -70,7 +70,7 @@ func ParsePath(path string) Names {
 		// A systemd slice holding a cgroupfs-style name, as containerd
 		// writes them under cgroup v1 with the systemd driver:
 		// "kubepods-burstable-pod<uid>.slice:cri-containerd:<id>".
-		unit, _, colon := strings.Cut(elem, ":")
+		unit, _, _ := strings.Cut(elem, ":")
 
 		if strings.Contains(unit, "kubepods") {
 			kubepods = true
@@ -89,7 +89,7 @@ func ParsePath(path string) Names {
 			}
 		}
 
-		if id, runtime, ok := containerID(elem, colon, parent); ok {
+		if id, runtime, ok := containerID(elem, parent); ok {
 			n.ContainerID, n.ContainerRuntime, n.ContainerPath = id, runtime, prefix
 		}
 
@@ -177,23 +177,16 @@ func podUID(s string, underscored bool) (string, bool) {
 // containerID reads a container's element: a systemd scope
 // (docker-<id>.scope, cri-containerd-<id>.scope, crio-<id>.scope,
 // libpod-<id>.scope), a containerd name under a systemd slice
-// ("<slice>:cri-containerd:<id>", colon true),
+// ("<slice>:cri-containerd:<id>"),
 // or a bare id (cgroupfs: /docker/<id>, /kubepods/burstable/pod<uid>/<id>).
 // CRI-O's "crio-conmon-<id>.scope" is the container's monitor, not the
 // container.
-func containerID(elem string, colon bool, parent string) (id, runtime string, ok bool) {
-	var kind string
-	if colon {
-		i := strings.LastIndexByte(elem, ':')
-		kind, id = elem[:i], elem[i+1:]
-	} else {
-		name := strings.TrimSuffix(elem, ".scope")
-		if i := strings.LastIndexByte(name, '-'); i >= 0 {
-			kind, id = name[:i], name[i+1:]
-		} else {
-			id = name
-			kind = parent
-		}
+func containerID(elem, parent string) (id, runtime string, ok bool) {
+	name := strings.TrimSuffix(elem, ".scope")
+	kind := parent
+	id = name
+	if i := strings.LastIndexAny(name, "-:"); i >= 0 {
+		kind, id = name[:i], name[i+1:]
 	}
 	if !isHex(id, false) || len(id) != 64 || strings.Contains(kind, "conmon") {
 		return "", "", false

@@ -2,6 +2,7 @@ package cgroups
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"os"
 	"path/filepath"
@@ -18,8 +19,9 @@ import (
 // processes outside it are left out by the kernel).
 //
 // The cgroup not there gives ErrNotFound (or ErrNotV2, as ReadUsage); a
-// descendant removed during the walk is skipped; an unreadable one ends
-// the walk with ErrPermission or ErrUnreadable and the pids found so far.
+// descendant removed during the walk is skipped; one that cannot be read
+// is passed over, and the pids of all the others come back with the first
+// such error (ErrPermission, ErrUnreadable, ErrMalformed).
 func Procs(cgroupRoot, path string) ([]int, error) {
 	dir, err := cgroupDir(cgroupRoot, path)
 	if err != nil {
@@ -34,14 +36,19 @@ func Procs(cgroupRoot, path string) ([]int, error) {
 	return pids, err
 }
 
+// walkProcs appends the pids of dir and its descendants. A descendant that
+// fails is passed over and the walk goes on; the first error is returned.
 func walkProcs(dir string, pids *[]int, top bool) error {
 	b, err := readFile(filepath.Join(dir, "cgroup.procs"))
 	if err != nil {
 		if !top && errors.Is(err, ErrNotFound) {
 			return nil // removed since its parent was listed
 		}
-		return err
+		if top {
+			return err
+		}
 	}
+	first := err
 	for line := range bytes.Lines(b) {
 		line = bytes.TrimSpace(line)
 		if len(line) == 0 {
@@ -49,24 +56,25 @@ func walkProcs(dir string, pids *[]int, top bool) error {
 		}
 		pid, err := strconv.Atoi(string(line))
 		if err != nil {
-			return malformed(filepath.Join(dir, "cgroup.procs"), err.Error())
+			first = cmp.Or(first, malformed(filepath.Join(dir, "cgroup.procs"), err.Error()))
+			break
 		}
 		*pids = append(*pids, pid)
 	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		if !top && errors.Is(err, os.ErrNotExist) {
-			return nil
+			return first
 		}
-		return fileError(dir, err)
+		return cmp.Or(first, fileError(dir, err))
 	}
 	for _, e := range entries {
 		if !e.IsDir() {
 			continue
 		}
 		if err := walkProcs(filepath.Join(dir, e.Name()), pids, false); err != nil {
-			return err
+			first = cmp.Or(first, err)
 		}
 	}
-	return nil
+	return first
 }

@@ -52,8 +52,8 @@ func TestProcsErrors(t *testing.T) {
 }
 
 // A step that ends between the listing of the job's directory and the read
-// of its cgroup.procs is skipped; an unreadable one ends the walk with what
-// was found so far.
+// of its cgroup.procs is skipped; an unreadable one is passed over and
+// reported.
 func TestProcsDescendants(t *testing.T) {
 	t.Run("vanished", func(t *testing.T) {
 		root := t.TempDir()
@@ -69,14 +69,15 @@ func TestProcsDescendants(t *testing.T) {
 		unreadable(t, filepath.Join(root, jobPath, "step_0", "user", "task_1", "cgroup.procs"))
 		got, err := Procs(root, jobPath)
 		require.ErrorIs(t, err, ErrPermission)
-		assert.Equal(t, []int{401, 402, 405, 410, 411}, got, "the steps walked before")
+		assert.Equal(t, []int{401, 402, 405, 410, 411}, got, "all the others")
 	})
 	t.Run("unreadable directory", func(t *testing.T) {
 		root := t.TempDir()
 		require.NoError(t, os.CopyFS(root, os.DirFS(fixtureCgroup)))
 		dir := filepath.Join(root, jobPath, "step_0", "user")
 		unreadable(t, dir)
-		_, err := Procs(root, jobPath)
+		got, err := Procs(root, jobPath)
 		require.ErrorIs(t, err, ErrPermission)
+		assert.Equal(t, []int{401, 410, 411}, got, "step_0/user/* are not listed")
 	})
 }
