@@ -131,49 +131,30 @@ func TestNSResolverHonoursHostProc(t *testing.T) {
 	assert.Equal(t, fixtureY, cid)
 }
 
-func TestParseStatStart(t *testing.T) {
-	v, err := parseStatStart([]byte("7 (a) b) c) S " + strings.Repeat("0 ", 18) + "4711 0 0\n"))
-	require.NoError(t, err)
-	assert.Equal(t, uint64(4711), v, "the command ends at the last ')'")
-	_, err = parseStatStart([]byte("7 (a) S 0 0\n"))
-	assert.Error(t, err)
-	_, err = parseStatStart([]byte("garbage"))
-	assert.Error(t, err)
-}
+// The parsers of stat, status and cgroup moved to internal/cgroups, with
+// their tests (TestParseStartTime, TestParseNSpid,
+// TestParseProcCgroupContainerID there).
 
-func TestInnermostNSpid(t *testing.T) {
-	for in, want := range map[string]int64{
-		"Name:\tx\nNSpid:\t12345\t42\n": 42,
-		"NSpid:\t5\t4\t3\n":             3,
-		"NSpid:\t5\n":                   0,
-		"NSpid:\n":                      0,
-		"Name:\tx\n":                    0,
-		"NSpid:\t5\tx\n":                0,
-	} {
-		assert.Equal(t, want, innermostNSpid([]byte(in)), "%q", in)
+// A cgroup file that cannot be read costs the container id only: the
+// process keeps its namespaced pid, and the failure is logged once.
+func TestNSResolverUnreadableCgroup(t *testing.T) {
+	skipUnlessLinux(t)
+	if os.Geteuid() == 0 {
+		t.Skip("root reads files of mode 0")
 	}
-}
-
-func TestContainerIDFromCgroup(t *testing.T) {
-	id := fixtureX
-	for in, want := range map[string]string{
-		"0::/docker/" + id + "\n":                                                        id,
-		"0::/system.slice/docker-" + id + ".scope\n":                                     id,
-		"0::/kubepods.slice/kubepods-pod1.slice/cri-containerd-" + id + ".scope\n":       id,
-		"0::/kubepods.slice/kubepods-besteffort.slice/x.slice/crio-" + id + ".scope\n":   id,
-		"0::/kubepods/besteffort/pod0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0/" + id + "\n":   id,
-		"0::/machine.slice/libpod-" + id + ".scope/container\n":                          id,
-		"0::/kubepods.slice/kubepods-pod1.slice/crio-conmon-" + id + ".scope\n":          "",
-		"12:memory:/docker/" + id + "\n0::/\n":                                           id,
-		"12:memory:/docker/" + fixtureY + "\n0::/system.slice/docker-" + id + ".scope\n": id,
-		"0::/user.slice/user-1000.slice/session-1.scope\n":                               "",
-		"0::/docker/" + strings.ToUpper(id) + "\n":                                       "",
-		"0::/docker/" + id[:63] + "\n":                                                   "",
-		"garbage\n":                                                                      "",
-		"":                                                                               "",
-	} {
-		assert.Equal(t, want, containerIDFromCgroup([]byte(in)), "%q", in)
-	}
+	root := t.TempDir()
+	require.NoError(t, os.CopyFS(filepath.Join(root, "12345"), os.DirFS(filepath.Join(fixtureProc, "12345"))))
+	require.NoError(t, os.Chmod(filepath.Join(root, "12345", "cgroup"), 0))
+	core, logs := observer.New(zapcore.DebugLevel)
+	r := newNSResolver(zap.New(core))
+	r.begin(context.Background(), root)
+	vpid, cid, ok := r.lookup(12345)
+	assert.True(t, ok)
+	assert.Equal(t, int64(42), vpid)
+	assert.Empty(t, cid)
+	r.begin(context.Background(), root)
+	r.lookup(12345)
+	assert.Equal(t, 1, logs.Len())
 }
 
 // BenchmarkNSResolver50Processes is the per-scrape cost of the attribution
