@@ -3,6 +3,7 @@ package podresources
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -107,6 +108,16 @@ func (s *Snapshot) PodByUID(uid string) (*Pod, error) {
 
 // Pods returns the number of pods in the answer.
 func (s *Snapshot) Pods() int { return len(s.pods) }
+
+// Names lists every pod of the answer as "namespace/name", sorted.
+func (s *Snapshot) Names() []string {
+	out := make([]string, 0, len(s.pods))
+	for _, p := range s.pods {
+		out = append(out, p.String())
+	}
+	slices.Sort(out)
+	return out
+}
 
 // Holders lists the pods that hold the device ID (replica suffix removed),
 // in no particular order. More than one: the GPU is time-sliced or shared

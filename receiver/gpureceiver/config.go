@@ -32,6 +32,13 @@ type Config struct {
 	// HostName overrides the host.name resource attribute (default: os.Hostname).
 	HostName string `mapstructure:"host_name"`
 
+	// PodResourcesSocket is the kubelet's PodResources API socket
+	// (/var/lib/kubelet/pod-resources/kubelet.sock) on a Kubernetes node:
+	// each GPU then names the pods it is allocated to (otelcol.gpu.pods)
+	// and the host every pod of the node (otelcol.kubelet.pods), so that
+	// the mlflow exporter gives each run its pod's GPUs. Empty: not asked.
+	PodResourcesSocket string `mapstructure:"pod_resources_socket"`
+
 	// prevent unkeyed literal initialization
 	_ struct{}
 }
@@ -52,6 +59,9 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("mount_points: %q listed twice", mp))
 		}
 		seen[mp] = true
+	}
+	if c.PodResourcesSocket != "" && !filepath.IsAbs(c.PodResourcesSocket) {
+		errs = append(errs, fmt.Errorf("pod_resources_socket: %q is not an absolute path", c.PodResourcesSocket))
 	}
 	pids := make(map[int32]bool, len(c.PIDs))
 	for _, pid := range c.PIDs {

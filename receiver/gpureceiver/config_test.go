@@ -26,6 +26,7 @@ func TestLoadConfig(t *testing.T) {
 	custom.MountPoints = []string{"/", "/data"}
 	custom.PIDs = []int32{1234, 5678}
 	custom.HostName = "trainer-0"
+	custom.PodResourcesSocket = "/var/lib/kubelet/pod-resources/kubelet.sock"
 	custom.Metrics.SetEnabled(metadata.HwGpuSmOccupancy, false)
 	custom.Metrics.SetEnabled(metadata.ProcessCPUUtilization, false)
 
@@ -75,6 +76,7 @@ func TestConfigValidate(t *testing.T) {
 		{name: "empty mount point", mutate: func(c *Config) { c.MountPoints = []string{""} }, wantErr: []string{`"" is not an absolute path`}},
 		{name: "duplicate mount point", mutate: func(c *Config) { c.MountPoints = []string{"/", "/"} }, wantErr: []string{`"/" listed twice`}},
 		{name: "bad and duplicate pids", mutate: func(c *Config) { c.PIDs = []int32{0, 7, 7} }, wantErr: []string{"0 is not a valid process id", "7 listed twice"}},
+		{name: "relative kubelet socket", mutate: func(c *Config) { c.PodResourcesSocket = "kubelet.sock" }, wantErr: []string{`pod_resources_socket: "kubelet.sock" is not an absolute path`}},
 		{name: "interval too short for GPU sampling", mutate: func(c *Config) { c.CollectionInterval = 50 * time.Millisecond }, wantErr: []string{"below 100ms"}},
 		{name: "controller settings still validated", mutate: func(c *Config) { c.CollectionInterval = 0 }, wantErr: []string{"collection_interval"}},
 	}

@@ -37,4 +37,8 @@ type gpuSettings struct {
 	// procRoot, when set, is the /proc read for GPU processes' namespaces
 	// instead of HOST_PROC or /proc (tests).
 	procRoot string
+	// podsOf, when the kubelet is read, lists the pods ("namespace/name")
+	// a device (GPU or MIG UUID) is allocated to; known is false when the
+	// kubelet has not answered.
+	podsOf func(deviceID string) (pods []string, known bool)
 }

@@ -354,12 +354,12 @@ func (c *nvmlCollector) scrape(ctx context.Context, mb *metadata.MetricsBuilder,
 	ts := pcommon.NewTimestampFromTime(now)
 	kept := c.devices[:0]
 	for _, d := range c.devices {
-		c.scrapePhysical(d, mb.NewResource(copyResource(d.res), ts), mb, now)
+		c.scrapePhysical(d, mb.NewResource(c.withPods(copyResource(d.res), d.uuid), ts), mb, now)
 		for _, m := range d.migs {
 			if d.lost {
 				break
 			}
-			rr := mb.NewResource(copyResource(m.res), ts)
+			rr := mb.NewResource(c.withPods(copyResource(m.res), m.uuid), ts)
 			c.scrapeMemory(m, rr, mb)
 			c.scrapeProcesses(m, rr, mb)
 		}
@@ -373,6 +373,16 @@ func (c *nvmlCollector) scrape(ctx context.Context, mb *metadata.MetricsBuilder,
 	}
 	clear(c.devices[len(kept):])
 	c.devices = kept
+}
+
+// withPods adds the pods the kubelet allocated the device to, when known.
+func (c *nvmlCollector) withPods(res pcommon.Resource, uuid string) pcommon.Resource {
+	if c.set.podsOf != nil {
+		if pods, known := c.set.podsOf(uuid); known {
+			metadata.PutPods(res, metadata.ResAttrOtelcolGpuPods, pods)
+		}
+	}
+	return res
 }
 
 func copyResource(r pcommon.Resource) pcommon.Resource {

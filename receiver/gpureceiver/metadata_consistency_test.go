@@ -263,6 +263,8 @@ func codeResourceAttributes(t *testing.T) map[string]string {
 				args = append(args, reflect.ValueOf("x"))
 			case reflect.Int:
 				args = append(args, reflect.ValueOf(1))
+			case reflect.Slice:
+				args = append(args, reflect.ValueOf([]string{"x"}))
 			default:
 				t.Fatalf("ResourceBuilder.%s takes a %v", name, k)
 			}
@@ -286,6 +288,8 @@ func pdataType(v pcommon.Value) string {
 		return "double"
 	case pcommon.ValueTypeBool:
 		return "bool"
+	case pcommon.ValueTypeSlice:
+		return "slice"
 	}
 	return v.Type().String()
 }

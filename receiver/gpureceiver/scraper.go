@@ -2,6 +2,8 @@ package gpureceiver
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"time"
 
@@ -10,6 +12,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.uber.org/zap"
 
+	"github.com/otelcol-mlflow/otelcol-mlflow/internal/podresources"
 	"github.com/otelcol-mlflow/otelcol-mlflow/receiver/gpureceiver/internal/metadata"
 )
 
@@ -31,6 +34,11 @@ type gpuScraper struct {
 
 	hostName string
 	mb       *metadata.MetricsBuilder
+	// pods reads the kubelet's PodResources API; nil without
+	// pod_resources_socket. snap is its answer for the scrape under way.
+	pods *podresources.Client
+	snap *podresources.Snapshot
+	warn *warnLimiter
 }
 
 func newScraper(cfg *Config, logger *zap.Logger, bi component.BuildInfo, now func() time.Time) *gpuScraper {
@@ -59,18 +67,52 @@ func (s *gpuScraper) start(ctx context.Context, _ component.Host) error {
 	}
 	s.mb = metadata.NewMetricsBuilder(s.cfg.Metrics, s.buildInfo, pcommon.NewTimestampFromTime(now))
 	s.host.start(ctx, now)
+	set := gpuSettings{
+		logger:    s.logger,
+		hostName:  s.hostName,
+		interval:  s.cfg.CollectionInterval,
+		now:       s.now,
+		warnEvery: warnEvery,
+		enabled:   s.cfg.Metrics.EnabledSet(),
+	}
+	if sock := s.cfg.PodResourcesSocket; sock != "" {
+		pods, err := podresources.New(sock)
+		if err != nil {
+			return fmt.Errorf("pod_resources_socket: %w", err)
+		}
+		s.pods, s.warn = pods, newWarnLimiter(s.logger, warnEvery, s.now)
+		_, _ = pods.Peek() // ask now, in the background: a scrape never waits for the kubelet
+		set.podsOf = s.podsOf
+	}
 	if s.cfg.Metrics.AnyGPUEnabled() {
-		s.gpu = s.newGPU(gpuSettings{
-			logger:    s.logger,
-			hostName:  s.hostName,
-			interval:  s.cfg.CollectionInterval,
-			now:       s.now,
-			warnEvery: warnEvery,
-			enabled:   s.cfg.Metrics.EnabledSet(),
-		})
+		s.gpu = s.newGPU(set)
 		s.gpu.start(ctx)
 	}
 	return nil
+}
+
+// kubeletAnswer takes the kubelet's latest answer for this scrape without
+// waiting (a refresh runs in the background); a kubelet that stopped
+// answering keeps its last answer and is logged, at most every warnEvery.
+func (s *gpuScraper) kubeletAnswer() *podresources.Snapshot {
+	snap, err := s.pods.Peek()
+	if err != nil && !errors.Is(err, podresources.ErrNoAnswerYet) {
+		s.warn.Warn("kubelet", "The kubelet's PodResources API does not answer: GPUs name the pods of its last answer, or none; the exporter then finds runs' GPUs another way",
+			zap.String("socket", s.pods.Socket()), zap.Error(err))
+	}
+	return snap
+}
+
+func (s *gpuScraper) podsOf(deviceID string) ([]string, bool) {
+	if s.snap == nil {
+		return nil, false
+	}
+	refs := s.snap.Holders(deviceID)
+	pods := make([]string, len(refs))
+	for i, r := range refs {
+		pods[i] = r.String()
+	}
+	return pods, true
 }
 
 func (s *gpuScraper) scrape(ctx context.Context) (pmetric.Metrics, error) {
@@ -78,6 +120,11 @@ func (s *gpuScraper) scrape(ctx context.Context) (pmetric.Metrics, error) {
 	ts := pcommon.NewTimestampFromTime(now)
 	rb := metadata.NewResourceBuilder()
 	rb.SetHostName(s.hostName)
+	if s.pods != nil {
+		if s.snap = s.kubeletAnswer(); s.snap != nil {
+			rb.SetOtelcolKubeletPods(s.snap.Names())
+		}
+	}
 	err := s.host.scrape(ctx, s.mb.NewResource(rb.Emit(), ts), s.mb, now)
 	if s.gpu != nil {
 		s.gpu.scrape(ctx, s.mb, now)
@@ -86,10 +133,14 @@ func (s *gpuScraper) scrape(ctx context.Context) (pmetric.Metrics, error) {
 }
 
 func (s *gpuScraper) shutdown(context.Context) error {
-	if s.gpu == nil {
-		return nil
+	var errs []error
+	if s.pods != nil {
+		errs = append(errs, s.pods.Close())
+		s.pods = nil
 	}
-	err := s.gpu.shutdown()
-	s.gpu = nil
-	return err
+	if s.gpu != nil {
+		errs = append(errs, s.gpu.shutdown())
+		s.gpu = nil
+	}
+	return errors.Join(errs...)
 }

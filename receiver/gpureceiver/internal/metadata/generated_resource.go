@@ -20,6 +20,9 @@ const (
 	ResAttrHwType          = "hw.type"
 	ResAttrHwGpuIndex      = "hw.gpu.index"
 	ResAttrHwGpuMigIndex   = "hw.gpu.mig.index"
+	// Not semantic conventions: what the node's kubelet says (pod_resources_socket).
+	ResAttrOtelcolGpuPods     = "otelcol.gpu.pods"
+	ResAttrOtelcolKubeletPods = "otelcol.kubelet.pods"
 )
 
 // ResourceBuilder assembles the attributes of one resource (the host, one GPU
@@ -72,6 +75,25 @@ func (rb *ResourceBuilder) SetHwGpuIndex(v int) {
 // SetHwGpuMigIndex sets hw.gpu.mig.index, the MIG slot on the parent GPU.
 func (rb *ResourceBuilder) SetHwGpuMigIndex(v int) {
 	rb.res.Attributes().PutInt(ResAttrHwGpuMigIndex, int64(v))
+}
+
+// SetOtelcolGpuPods sets otelcol.gpu.pods, the pods ("namespace/name") the
+// kubelet allocated the GPU or MIG instance to; empty: none.
+func (rb *ResourceBuilder) SetOtelcolGpuPods(v []string) { PutPods(rb.res, ResAttrOtelcolGpuPods, v) }
+
+// SetOtelcolKubeletPods sets otelcol.kubelet.pods, every pod of the node.
+func (rb *ResourceBuilder) SetOtelcolKubeletPods(v []string) {
+	PutPods(rb.res, ResAttrOtelcolKubeletPods, v)
+}
+
+// PutPods sets a pod list attribute on res (also on a copy of a built
+// resource: the pods change between scrapes, the GPU does not).
+func PutPods(res pcommon.Resource, key string, pods []string) {
+	s := res.Attributes().PutEmptySlice(key)
+	s.EnsureCapacity(len(pods))
+	for _, p := range pods {
+		s.AppendEmpty().SetStr(p)
+	}
 }
 
 // Emit returns the resource and resets the builder.
