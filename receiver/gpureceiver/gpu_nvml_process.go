@@ -31,7 +31,8 @@ func (c *nvmlCollector) scrapeProcesses(d *gpuDevice, rr *metadata.ResourceRecor
 }
 
 // procAttrs are a GPU process's point attributes: its host pid and, when it
-// runs in another PID namespace, its pid there and its container (procns.go).
+// runs in another PID namespace, its pid there and its container, and the
+// pod or Slurm job its cgroup names (procns.go).
 func (c *nvmlCollector) procAttrs(pid uint32) []metadata.Attribute {
 	attrs := make([]metadata.Attribute, 1, 4)
 	attrs[0] = metadata.IntAttr(metadata.AttrProcessPID, int64(pid))
@@ -39,6 +40,14 @@ func (c *nvmlCollector) procAttrs(pid uint32) []metadata.Attribute {
 		attrs = append(attrs, metadata.IntAttr(metadata.AttrProcessVPID, vpid))
 		if cid != "" {
 			attrs = append(attrs, metadata.Str(metadata.AttrContainerID, cid))
+		}
+	}
+	if pod, job := c.ns.placement(pid); pod != "" || job != "" {
+		if pod != "" {
+			attrs = append(attrs, metadata.Str(metadata.AttrK8sPodUID, pod))
+		}
+		if job != "" {
+			attrs = append(attrs, metadata.Str(metadata.AttrSlurmJobID, job))
 		}
 	}
 	return attrs

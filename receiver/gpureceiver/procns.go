@@ -29,7 +29,10 @@ type procNS struct {
 	start       uint64 // start time, /proc/<pid>/stat field 22
 	vpid        int64
 	containerID string
-	seen        uint64 // generation of the last scrape that asked
+	// podUID and slurmJob name the pod or Slurm job of the process's
+	// cgroup, also for a process in the host's PID namespace.
+	podUID, slurmJob string
+	seen             uint64 // generation of the last scrape that asked
 }
 
 // nsResolver maps host pids to their namespaced pid and container id. It
@@ -101,9 +104,19 @@ func (r *nsResolver) lookup(pid uint32) (vpid int64, containerID string, ok bool
 		if e.vpid = int64(id.NSpid); e.vpid != 0 {
 			e.containerID = id.ContainerID
 		}
+		e.podUID, e.slurmJob = id.PodUID, id.SlurmJobID
 	}
 	e.seen = r.gen
 	return e.vpid, e.containerID, e.vpid != 0
+}
+
+// placement is the pod UID and Slurm job of a process looked up in this
+// scrape, "" when its cgroup names none.
+func (r *nsResolver) placement(pid uint32) (podUID, slurmJob string) {
+	if e := r.cache[pid]; e != nil && e.seen == r.gen {
+		return e.podUID, e.slurmJob
+	}
+	return "", ""
 }
 
 func (r *nsResolver) fail(pid uint32, err error) {

@@ -158,12 +158,12 @@ var Descriptors = [MetricCount]Descriptor{
 	HwGpuProcessMemoryUsage: {
 		Name: "hw.gpu.process.memory.usage", Unit: "By", Kind: Sum, ValueType: Int, DefaultEnabled: true, GPU: true,
 		Description: "Device memory used by a compute process.",
-		Attributes:  []string{AttrProcessPID, AttrProcessVPID, AttrContainerID},
+		Attributes:  []string{AttrProcessPID, AttrProcessVPID, AttrContainerID, AttrK8sPodUID, AttrSlurmJobID},
 	},
 	HwGpuProcessUtilization: {
 		Name: "hw.gpu.process.utilization", Unit: "1", Kind: Gauge, ValueType: Double, DefaultEnabled: true, GPU: true,
 		Description: "Fraction of GPU time used by a process, averaged over the driver's samples since the previous scrape (not on MIG).",
-		Attributes:  []string{AttrProcessPID, AttrProcessVPID, AttrContainerID, AttrHwGpuTask},
+		Attributes:  []string{AttrProcessPID, AttrProcessVPID, AttrContainerID, AttrK8sPodUID, AttrSlurmJobID, AttrHwGpuTask},
 	},
 	HwGpuSmActivity: {
 		Name: "hw.gpu.sm.activity", Unit: "1", Kind: Gauge, ValueType: Double, DefaultEnabled: true, GPU: true,
@@ -256,6 +256,10 @@ const (
 	// AttrProcessVPID is the pid inside the process's own PID namespace
 	// (innermost NSpid), set when that is not the host's.
 	AttrProcessVPID = "process.vpid"
+	// AttrK8sPodUID is the pod UID in the process's cgroup path.
+	AttrK8sPodUID = "k8s.pod.uid"
+	// AttrSlurmJobID is the Slurm job in the process's cgroup path.
+	AttrSlurmJobID = "slurm.job.id"
 	// AttrContainerID is the container id in the process's cgroup path.
 	AttrContainerID                = "container.id"
 	AttrCPUMode                    = "cpu.mode"
