@@ -53,6 +53,7 @@ type procPoint struct {
 	pid, vpid int64
 	container string
 	podUID    string
+	slurmJob  string
 }
 
 // gpuProcesses lists the processes of a GPU resource's per-process points.
@@ -83,6 +84,9 @@ func gpuProcesses(rm pmetric.ResourceMetrics) map[int64]procPoint {
 				if v, ok := attrs.Get(translate.AttrPodUID); ok {
 					p.podUID = v.AsString()
 				}
+				if v, ok := attrs.Get(translate.AttrSlurmJobID); ok {
+					p.slurmJob = v.AsString()
+				}
 				if out == nil {
 					out = map[int64]procPoint{}
 				}
@@ -94,21 +98,22 @@ func gpuProcesses(rm pmetric.ResourceMetrics) map[int64]procPoint {
 }
 
 // ownsProcess says whether p is one of r's processes on host: by host pid,
-// by pid in its namespace (with its container), or by its pod.
+// by pid in its namespace (with its container), by its pod or Slurm job.
 func (e *mlflowExporter) ownsProcess(r *runs.Run, host string, p procPoint) bool {
-	return e.runs.HasPID(r, p.pid, p.vpid, p.container) || e.runs.InPod(r, host, p.podUID)
+	return e.runs.HasPID(r, p.pid, p.vpid, p.container) || e.runs.InPod(r, host, p.podUID) || e.runs.InSlurmJob(r, host, p.slurmJob)
 }
 
 // ownsContainerProcess says whether p is one of r's processes by what a
-// container or pod shows: its pod (cgroup) or its pid inside the run's
-// container. Only those narrow a run to the GPUs its processes are on: a
+// container, pod or Slurm job shows: its pod or job (from its cgroup), or
+// its pid inside the run's container. A Slurm job's cgroup holds every
+// rank of the job on the node, children included. Only those narrow a run to the GPUs its processes are on: a
 // container sees only the GPUs given to it, while a process on the host
 // sees them all (and a bare pid may be another namespace's).
 func (e *mlflowExporter) ownsContainerProcess(r *runs.Run, host string, p procPoint) bool {
-	if e.runs.InPod(r, host, p.podUID) {
+	if e.runs.InPod(r, host, p.podUID) || e.runs.InSlurmJob(r, host, p.slurmJob) {
 		return true
 	}
-	return p.container != "" && p.vpid != 0 && e.runs.HasPID(r, -1, p.vpid, p.container)
+	return e.runs.InContainer(r, p.vpid, p.container)
 }
 
 // noteGPUs records, before an export's host resources are written, every

@@ -43,12 +43,29 @@ func attrNode(host string, at time.Duration, n int, procs map[int][]gpuProc, kub
 				dp.SetIntValue(p.pid * 1_000_000)
 				dp.SetTimestamp(ts)
 				dp.Attributes().PutInt("process.pid", p.pid)
-				dp.Attributes().PutInt("process.vpid", p.vpid)
-				dp.Attributes().PutStr("container.id", p.container)
+				if p.vpid != 0 {
+					dp.Attributes().PutInt("process.vpid", p.vpid)
+				}
+				if p.container != "" {
+					dp.Attributes().PutStr("container.id", p.container)
+				}
+				if p.podUID != "" {
+					dp.Attributes().PutStr("k8s.pod.uid", p.podUID)
+				}
+				if p.slurmJob != "" {
+					dp.Attributes().PutStr("slurm.job.id", p.slurmJob)
+				}
 			}
 		}
 	}
 	return md
+}
+
+const podUID = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+
+func withAttr(r res, k, v string) res {
+	r.attrs[k] = v
+	return r
 }
 
 type nodePods struct {
@@ -77,14 +94,22 @@ func TestGPUAttributionOrder(t *testing.T) {
 	pt0 := pt{name: "loss", value: 1, step: 0}
 	require.NoError(t, h.push(metrics(
 		inPod(trainerOn("pod-a", "node-1", 1, pt0), "ml", "trainer-a"),
-		inPod(trainerSees("pod-b", "node-1", 1, "0"), "ml", "trainer-b"),    // the pod's allocation beats its own list
-		inPod(trainerOn("cpu-pod", "node-1", 1, pt0), "ml", "cpu-only"),     // a pod without GPUs sees none
-		inPod(trainerSees("gone", "node-1", 1, "GPU-uuid-7"), "ml", "gone"), // not on this node: its list
-		inContainer(trainerOn("container", "node-1", 42, pt0), containerX),  // no pod: its processes
-		trainerOn("bare", "node-1", 99, pt0),                                // nothing narrower: the host
+		inPod(trainerSees("pod-b", "node-1", 1, "0"), "ml", "trainer-b"),       // the pod's allocation beats its own list
+		inPod(trainerOn("cpu-pod", "node-1", 1, pt0), "ml", "cpu-only"),        // a pod without GPUs sees none
+		inPod(trainerSees("gone", "node-1", 11, "GPU-uuid-7"), "ml", "gone"),    // not on this node: its list
+		inContainer(trainerOn("container", "node-1", 42, pt0), containerX),     // no pod: its processes
+		trainerOn("bare", "node-1", 99, pt0),                                   // nothing narrower: the host
+		withAttr(trainerOn("by-uid", "node-1", 12, pt0), "k8s.pod.uid", podUID), // uid only: its pod's processes
+		withAttr(trainerOn("slurm", "node-1", 13, pt0), "slurm.job.id", "4242"), // its job's processes
 	)))
-	// GPU 6 runs the container's pid 42 (host pid 4242).
-	procs := map[int][]gpuProc{6: {{pid: 4242, vpid: 42, container: containerX}}}
+	// GPU 6 runs the container's pid 42 (host pid 4242); GPU 7 a process of
+	// pod podUID; GPUs 1 and 0 two ranks of Slurm job 4242 (host namespace).
+	procs := map[int][]gpuProc{
+		6: {{pid: 4242, vpid: 42, container: containerX}},
+		7: {{pid: 5000, vpid: 1, container: containerY, podUID: podUID}},
+		1: {{pid: 9001, slurmJob: "4242"}, {pid: 9100, slurmJob: "777"}},
+		0: {{pid: 9002, slurmJob: "4242"}},
+	}
 	require.NoError(t, h.push(attrNode("node-1", time.Second, 8, procs, kubelet)))
 	require.NoError(t, h.push(attrNode("node-1", 2*time.Second, 8, procs, kubelet)))
 
@@ -97,6 +122,8 @@ func TestGPUAttributionOrder(t *testing.T) {
 		{"cpu-pod", nil},
 		{"gone", []int{7}},
 		{"container", []int{6}},
+		{"by-uid", []int{7}},
+		{"slurm", []int{0, 1}},
 		{"bare", []int{0, 1, 2, 3, 4, 5, 6, 7}},
 	} {
 		t.Run(tc.run, func(t *testing.T) {
@@ -112,8 +139,11 @@ func TestGPUAttributionOrder(t *testing.T) {
 					assert.Equal(t, fmt.Sprintf("index=%d,uuid=GPU-uuid-%d", phys, phys), tags[fmt.Sprintf("otelcol.system/gpu_%d", pos)])
 				}
 			}
-			if tc.run == "container" {
+			switch tc.run {
+			case "container", "by-uid":
 				want = append(want, "system/gpu_0_process_memory_usage_megabytes")
+			case "slurm":
+				want = append(want, "system/gpu_0_process_memory_usage_megabytes", "system/gpu_1_process_memory_usage_megabytes")
 			}
 			assert.ElementsMatch(t, want, keys)
 			assert.Len(t, srv.MetricHistory(r.Info.RunID, "system/cpu_utilization_percentage"), 2, "host metrics as before")
@@ -132,6 +162,7 @@ func TestGPUAttributionOrder(t *testing.T) {
 	assert.Equal(t, map[string]string{
 		"pod-a": gpusFromPodResources, "pod-b": gpusFromPodResources, "cpu-pod": gpusFromPodResources,
 		"gone": gpusFromVisibleDevice, "container": gpusFromProcesses, "bare": gpusFromHost,
+		"by-uid": gpusFromProcesses, "slurm": gpusFromProcesses,
 	}, sources, "one line per run: where its GPUs came from")
 	warns := h.logs.FilterMessageSnippet("not among the pods of its node's kubelet").All()
 	require.Len(t, warns, 1, "the fallback is logged once, though two scrapes met it")

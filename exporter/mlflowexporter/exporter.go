@@ -48,7 +48,7 @@ type mlflowExporter struct {
 	// Set in start.
 	store backend
 	runs  *runs.Manager
-	gpus gpuAttribution
+	gpus  gpuAttribution
 
 	stopSweep chan struct{}
 	sweepDone sync.WaitGroup

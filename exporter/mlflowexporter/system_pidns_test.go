@@ -26,6 +26,8 @@ const (
 type gpuProc struct {
 	pid, vpid int64
 	container string
+	// podUID and slurmJob: what the process's cgroup names.
+	podUID, slurmJob string
 }
 
 // nsGPUNode is hostMetrics with n GPUs (UUID GPU-uuid-<i>); each process

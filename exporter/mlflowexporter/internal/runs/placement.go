@@ -53,6 +53,31 @@ func (m *Manager) InPod(r *Run, host, uid string) bool {
 	return r.placement[host].UID == uid
 }
 
+// InContainer reports whether the process with pid vpid in container
+// belongs to the run: one of its resources reported that pid with that
+// container.id. Unlike HasPID, a pid alone never matches: it says nothing
+// about which container.
+func (m *Manager) InContainer(r *Run, vpid int64, container string) bool {
+	if vpid == 0 || container == "" {
+		return false
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, ok := r.cpids[containerPID{vpid, container}]
+	return ok
+}
+
+// InSlurmJob reports whether a process of Slurm job (from its cgroup)
+// belongs to the run: its resources named that job on host.
+func (m *Manager) InSlurmJob(r *Run, host, job string) bool {
+	if job == "" {
+		return false
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return r.slurmJobs[host] == job
+}
+
 // NoteGPUProcess records that one of the run's processes was on GPU gpuID
 // (its hw.id) of host at t.
 func (m *Manager) NoteGPUProcess(r *Run, host, gpuID string, t time.Time) {
