@@ -147,6 +147,11 @@ func runResource(ctx context.Context, serviceName, backendID string, info *mlflo
 	if v, ok := gpuset.FromEnv(nil); ok {
 		devices = append(devices, attribute.String(gpuset.Attr, v))
 	}
+	// Under Slurm the job's cgroup holds every rank on the node: the gpu
+	// receiver names it on each GPU process, which gives the run its GPUs.
+	if v := os.Getenv("SLURM_JOB_ID"); v != "" {
+		devices = append(devices, attribute.String("slurm.job.id", v))
+	}
 	// Detectors first, the run's identity last: later attributes win.
 	res, err := resource.New(ctx,
 		resource.WithAttributes(devices...),

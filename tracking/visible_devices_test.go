@@ -59,3 +59,19 @@ func unsetenv(t *testing.T, k string) {
 	t.Setenv(k, "") // registers the restore
 	require.NoError(t, os.Unsetenv(k))
 }
+
+func TestRunResourceSlurmJob(t *testing.T) {
+	info := &mlflow.RunInfo{RunID: "r1", ExperimentID: "1"}
+	t.Setenv("SLURM_JOB_ID", "4242")
+	res, err := runResource(context.Background(), "svc", "", info, "")
+	require.NoError(t, err)
+	v, ok := res.Set().Value("slurm.job.id")
+	assert.True(t, ok)
+	assert.Equal(t, "4242", v.AsString())
+
+	unsetenv(t, "SLURM_JOB_ID")
+	res, err = runResource(context.Background(), "svc", "", info, "")
+	require.NoError(t, err)
+	_, ok = res.Set().Value("slurm.job.id")
+	assert.False(t, ok, "outside Slurm: absent")
+}
