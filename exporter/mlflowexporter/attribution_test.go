@@ -94,11 +94,11 @@ func TestGPUAttributionOrder(t *testing.T) {
 	pt0 := pt{name: "loss", value: 1, step: 0}
 	require.NoError(t, h.push(metrics(
 		inPod(trainerOn("pod-a", "node-1", 1, pt0), "ml", "trainer-a"),
-		inPod(trainerSees("pod-b", "node-1", 1, "0"), "ml", "trainer-b"),       // the pod's allocation beats its own list
-		inPod(trainerOn("cpu-pod", "node-1", 1, pt0), "ml", "cpu-only"),        // a pod without GPUs sees none
+		inPod(trainerSees("pod-b", "node-1", 1, "0"), "ml", "trainer-b"),        // the pod's allocation beats its own list
+		inPod(trainerOn("cpu-pod", "node-1", 1, pt0), "ml", "cpu-only"),         // a pod without GPUs sees none
 		inPod(trainerSees("gone", "node-1", 11, "GPU-uuid-7"), "ml", "gone"),    // not on this node: its list
-		inContainer(trainerOn("container", "node-1", 42, pt0), containerX),     // no pod: its processes
-		trainerOn("bare", "node-1", 99, pt0),                                   // nothing narrower: the host
+		inContainer(trainerOn("container", "node-1", 42, pt0), containerX),      // no pod: its processes
+		trainerOn("bare", "node-1", 99, pt0),                                    // nothing narrower: the host
 		withAttr(trainerOn("by-uid", "node-1", 12, pt0), "k8s.pod.uid", podUID), // uid only: its pod's processes
 		withAttr(trainerOn("slurm", "node-1", 13, pt0), "slurm.job.id", "4242"), // its job's processes
 	)))
