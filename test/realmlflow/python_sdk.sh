@@ -18,7 +18,7 @@ set -euo pipefail
 uri=${1:?usage: $0 http://host:port (a real MLflow tracking server)}
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-bin=${OTELCOL_BIN:-$root/bin/otelcol-mlflow}
+bin=$(realpath -m "${OTELCOL_BIN:-$root/bin/otelcol-mlflow}") # the collector runs in a work directory
 otelpy=${OTEL_PY:-/opt/realmlflow/otelpy}
 mlflowpy=${MLFLOW_PY:-/opt/realmlflow/mlflow-2.9.2}
 python=${PYTHON:-/usr/bin/python3}

@@ -13,7 +13,7 @@ set -euo pipefail
 uri=${1:?usage: $0 http://host:port (a real MLflow tracking server)}
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-OTELCOL_BIN=${OTELCOL_BIN:-$root/bin/otelcol-mlflow}
+OTELCOL_BIN=$(realpath -m "${OTELCOL_BIN:-$root/bin/otelcol-mlflow}") # the collector runs in a work directory
 mlflowpy=${MLFLOW_PY:-/opt/realmlflow/mlflow-2.9.2}
 PYTHON=${PYTHON:-/usr/bin/python3}
 [ -x "$OTELCOL_BIN" ] || { echo "no collector at $OTELCOL_BIN: make build, or set OTELCOL_BIN" >&2; exit 2; }
