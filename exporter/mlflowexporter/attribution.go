@@ -300,6 +300,13 @@ func (a *gpuAttribution) logSource(logger *zap.Logger, runID, host, source strin
 	gpus := make([]string, len(set.Devices))
 	for i, d := range set.Devices {
 		gpus[i] = d.String()
+		// Sets hold UUIDs lower-cased for matching; NVML spells the prefix
+		// upper-case, as hw.id and the otelcol.system tags do.
+		for _, pre := range []string{"gpu-", "mig-"} {
+			if strings.HasPrefix(gpus[i], pre) {
+				gpus[i] = strings.ToUpper(pre) + gpus[i][len(pre):]
+			}
+		}
 	}
 	logger.Info("GPUs attributed to run", zap.String("run_id", runID), zap.String("host", host),
 		zap.String("source", source), zap.Strings("gpus", gpus))

@@ -107,7 +107,7 @@ func TestGPUAttributionOrder(t *testing.T) {
 	procs := map[int][]gpuProc{
 		6: {{pid: 4242, vpid: 42, container: containerX}},
 		7: {{pid: 5000, vpid: 1, container: containerY, podUID: podUID}},
-		1: {{pid: 9001, slurmJob: "4242"}, {pid: 9100, slurmJob: "777"}},
+		1: {{pid: 9001, slurmJob: "4242"}, {pid: 9003, slurmJob: "4242"}, {pid: 9100, slurmJob: "777"}},
 		0: {{pid: 9002, slurmJob: "4242"}},
 	}
 	require.NoError(t, h.push(attrNode("node-1", time.Second, 8, procs, kubelet)))
@@ -149,6 +149,12 @@ func TestGPUAttributionOrder(t *testing.T) {
 			assert.Len(t, srv.MetricHistory(r.Info.RunID, "system/cpu_utilization_percentage"), 2, "host metrics as before")
 		})
 	}
+
+	// Two ranks of the job on GPU 1: the run's share is their sum, one point
+	// per scrape.
+	mem := srv.MetricHistory(oneRun(t, srv, "slurm").Info.RunID, "system/gpu_1_process_memory_usage_megabytes")
+	require.Len(t, mem, 2)
+	assert.Equal(t, float64(9001+9003), mem[0].Value)
 
 	sources := map[string]string{}
 	for _, l := range h.logs.FilterMessage("GPUs attributed to run").All() {

@@ -147,12 +147,26 @@ func (e *mlflowExporter) writeSystem(ctx context.Context, r *runs.Run, snap *sys
 		// The baseline stays keyed by the physical name.
 		add(c.Name, r.SinceFirst(snap.Host+"\x00"+c.Name, c.Value))
 	}
+	// The run's share of a GPU is the sum over its processes on it (ranks,
+	// data loader workers): one point per key and scrape, not one per
+	// process with the same step.
+	var shares map[string]float64
+	var order []string
 	for _, p := range snap.Process {
 		// The host pid, or the pid in the process's own namespace (and
 		// container): docs/mapping.md §9.
 		if pp, ok := procs[p.PID]; ok && e.ownsProcess(r, snap.Host, pp) || !ok && e.runs.HasPID(r, p.PID, 0, "") {
-			add(p.Name, p.Value.Value)
+			if shares == nil {
+				shares = map[string]float64{}
+			}
+			if _, seen := shares[p.Name]; !seen {
+				order = append(order, p.Name)
+			}
+			shares[p.Name] += p.Value.Value
 		}
+	}
+	for _, name := range order {
+		add(name, shares[name])
 	}
 	batch, pst := r.Prepare(points, nil, tags)
 	if pst.Duplicates > 0 {
