@@ -4,12 +4,14 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.uber.org/zap"
 
 	"github.com/otelcol-mlflow/otelcol-mlflow/exporter/mlflowexporter/internal/runs"
+	"github.com/otelcol-mlflow/otelcol-mlflow/exporter/mlflowexporter/internal/sysmetrics"
 	"github.com/otelcol-mlflow/otelcol-mlflow/exporter/mlflowexporter/internal/translate"
 	"github.com/otelcol-mlflow/otelcol-mlflow/internal/gpuset"
 )
@@ -136,6 +138,7 @@ func (e *mlflowExporter) noteGPUs(rms pmetric.ResourceMetricsSlice, system []int
 		}
 		id, ok := attrs.Get("hw.id")
 		if !ok || id.AsString() == "" {
+			e.noteScope(rms.At(i), host, now)
 			continue
 		}
 		if idx, ok := attrs.Get("hw.gpu.index"); ok {
@@ -164,6 +167,39 @@ func (e *mlflowExporter) noteGPUs(rms pmetric.ResourceMetricsSlice, system []int
 			}
 		}
 	}
+}
+
+// noteScope marks the runs of a pod's or Slurm job's resource (the gpu
+// receiver's container.* metrics) as having their own CPU, memory and disk
+// use, before the host resource of the same export is written.
+func (e *mlflowExporter) noteScope(rm pmetric.ResourceMetrics, host string, now time.Time) {
+	sc := scopeOf(rm.Resource().Attributes())
+	if sc.IsZero() {
+		return
+	}
+	targets, _ := e.runs.RunsOnHost(host, now.Add(-e.attachWindow()))
+	for _, r := range targets {
+		if e.inScope(r, host, sc) {
+			e.runs.NoteScopedUsage(r, host, now)
+		}
+	}
+}
+
+func scopeOf(attrs pcommon.Map) sysmetrics.Scope {
+	var sc sysmetrics.Scope
+	if v, ok := attrs.Get(translate.AttrPodUID); ok {
+		sc.PodUID = v.AsString()
+	}
+	if v, ok := attrs.Get(translate.AttrSlurmJobID); ok {
+		sc.SlurmJob = v.AsString()
+	}
+	return sc
+}
+
+// inScope says whether run r is in the pod or Slurm job sc, by what its
+// resources said on host.
+func (e *mlflowExporter) inScope(r *runs.Run, host string, sc sysmetrics.Scope) bool {
+	return e.runs.InPod(r, host, sc.PodUID) || e.runs.InSlurmJob(r, host, sc.SlurmJob)
 }
 
 func (a *gpuAttribution) noteHolders(host, id string, pods []string) {

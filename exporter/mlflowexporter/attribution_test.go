@@ -240,3 +240,87 @@ func BenchmarkGPUAttribution(b *testing.B) {
 		}
 	}
 }
+
+// scopeResource appends what the gpu receiver reports for one pod's or
+// Slurm job's cgroup (cgroup_root): its CPU share of the node, memory and
+// disk bytes so far.
+func scopeResource(md pmetric.Metrics, host string, at time.Duration, attr, id string, cpu, memBytes, memShare float64, readBytes int64) {
+	ts := pcommon.NewTimestampFromTime(t0.Add(at))
+	rm := md.ResourceMetrics().AppendEmpty()
+	_ = rm.Resource().Attributes().FromRaw(map[string]any{"host.name": host, attr: id})
+	ms := rm.ScopeMetrics().AppendEmpty().Metrics()
+	gauge := func(name string, v float64) {
+		m := ms.AppendEmpty()
+		m.SetName(name)
+		dp := m.SetEmptyGauge().DataPoints().AppendEmpty()
+		dp.SetDoubleValue(v)
+		dp.SetTimestamp(ts)
+	}
+	gauge("container.cpu.utilization", cpu)
+	gauge("container.memory.utilization", memShare)
+	mem := ms.AppendEmpty()
+	mem.SetName("container.memory.usage")
+	mdp := mem.SetEmptySum().DataPoints().AppendEmpty()
+	mdp.SetIntValue(int64(memBytes))
+	mdp.SetTimestamp(ts)
+	io := ms.AppendEmpty()
+	io.SetName("container.disk.io")
+	s := io.SetEmptySum()
+	s.SetIsMonotonic(true)
+	s.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+	for dir, v := range map[string]int64{"read": readBytes, "write": 0} {
+		dp := s.DataPoints().AppendEmpty()
+		dp.SetIntValue(v)
+		dp.SetTimestamp(ts)
+		dp.Attributes().PutStr("disk.io.direction", dir)
+	}
+}
+
+// A run in a pod or Slurm job that reports its own cgroup's use gets that
+// CPU, memory and disk I/O in place of the host's, and nothing of another
+// pod's; network stays the host's; a run without one gets the host's.
+func TestContainerUsageReplacesTheHosts(t *testing.T) {
+	srv := mlflowtest.Start(t)
+	h := newHarness(t, srv)
+	pt0 := pt{name: "loss", value: 1, step: 0}
+	require.NoError(t, h.push(metrics(
+		withAttr(inPod(trainerOn("pod-a", "node-1", 1, pt0), "ml", "a"), "k8s.pod.uid", "uid-a"),
+		withAttr(inPod(trainerOn("pod-b", "node-1", 1, pt0), "ml", "b"), "k8s.pod.uid", "uid-b"),
+		withAttr(trainerOn("slurm", "node-1", 7, pt0), "slurm.job.id", "4242"),
+		trainerOn("bare", "node-1", 99, pt0),
+	)))
+	for i, at := range []time.Duration{time.Second, 2 * time.Second} {
+		md := hostMetrics("node-1", at, int64(i+1)*10_000_000) // host CPU 60% busy
+		scopeResource(md, "node-1", at, "k8s.pod.uid", "uid-a", 0.05, 2e9, 0.25, int64(i+1)*1_000_000)
+		scopeResource(md, "node-1", at, "k8s.pod.uid", "uid-b", 0.20, 8e9, 0.50, 0)
+		scopeResource(md, "node-1", at, "slurm.job.id", "4242", 0.10, 1e9, 0.01, 0)
+		scopeResource(md, "node-1", at, "k8s.pod.uid", "uid-gone", 0.99, 1e9, 0.99, 0) // a pod without a run here
+		require.NoError(t, h.push(md))
+	}
+	values := func(run, key string) []float64 {
+		var out []float64
+		for _, m := range srv.MetricHistory(oneRun(t, srv, run).Info.RunID, key) {
+			out = append(out, m.Value)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		run              string
+		cpu, mem, memPct float64
+		read             []float64
+	}{
+		{"pod-a", 5, 2000, 25, []float64{0, 1}},
+		{"pod-b", 20, 8000, 50, []float64{0, 0}},
+		{"slurm", 10, 1000, 1, []float64{0, 0}},
+	} {
+		t.Run(tc.run, func(t *testing.T) {
+			assert.InDeltaSlice(t, []float64{tc.cpu, tc.cpu}, values(tc.run, "system/cpu_utilization_percentage"), 1e-9, "its own CPU share, not the host's 60%")
+			assert.Equal(t, []float64{tc.mem, tc.mem}, values(tc.run, "system/system_memory_usage_megabytes"))
+			assert.InDeltaSlice(t, []float64{tc.memPct, tc.memPct}, values(tc.run, "system/system_memory_usage_percentage"), 1e-9)
+			assert.Equal(t, tc.read, values(tc.run, "system/disk_read_megabytes"), "since the run first saw its cgroup")
+			assert.Equal(t, []float64{0, 10}, values(tc.run, "system/network_receive_megabytes"), "network stays the host's")
+		})
+	}
+	assert.InDeltaSlice(t, []float64{60, 60}, values("bare", "system/cpu_utilization_percentage"), 1e-9, "no cgroup of its own: the host's")
+	assert.Empty(t, values("bare", "system/system_memory_usage_megabytes"), "(the host fixture has no memory)")
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -94,6 +95,9 @@ func (e *mlflowExporter) exportSystem(ctx context.Context, rm pmetric.ResourceMe
 		} else if ended {
 			continue
 		}
+		if !snap.Scope.IsZero() && !e.inScope(r, host, snap.Scope) {
+			continue // a pod's or job's own use goes only into its runs
+		}
 		if err := e.writeSystem(ctx, r, snap, procs, hostCounts[i], tenant); err != nil {
 			errs = append(errs, err)
 		}
@@ -136,16 +140,27 @@ func (e *mlflowExporter) writeSystem(ctx context.Context, r *runs.Run, snap *sys
 			tags = append(tags, gpuTag(prefix, snap, pos, viaParent))
 		}
 	}
+	// Where the run's pod or Slurm job reports its own CPU, memory and disk
+	// use, the host's give way to them.
+	replaced := snap.GPU == nil && snap.Scope.IsZero() &&
+		e.runs.HasScopedUsage(r, snap.Host, e.now().Add(-e.attachWindow()))
+	keep := func(name string) bool { return !replaced || !slices.Contains(sysmetrics.ScopedKeys, name) }
 	points := make([]translate.Point, 0, len(snap.Gauges)+len(snap.Counters)+len(snap.Process))
 	add := func(name string, v float64) {
 		points = append(points, translate.Point{Metric: mlflow.Metric{Key: translate.SanitizeKey(prefix + rename(name)), Value: v, Timestamp: snap.TsMs}})
 	}
 	for _, g := range snap.Gauges {
-		add(g.Name, g.Value)
+		if keep(g.Name) {
+			add(g.Name, g.Value)
+		}
 	}
 	for _, c := range snap.Counters {
-		// The baseline stays keyed by the physical name.
-		add(c.Name, r.SinceFirst(snap.Host+"\x00"+c.Name, c.Value))
+		if !keep(c.Name) {
+			continue
+		}
+		// The baseline stays keyed by the physical name (and the pod's or
+		// job's cgroup: its disk counters are not the host's).
+		add(c.Name, r.SinceFirst(snap.Host+"\x00"+snap.Scope.PodUID+"\x00"+snap.Scope.SlurmJob+"\x00"+c.Name, c.Value))
 	}
 	// The run's share of a GPU is the sum over its processes on it (ranks,
 	// data loader workers): one point per key and scrape, not one per

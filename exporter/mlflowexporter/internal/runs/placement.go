@@ -78,6 +78,27 @@ func (m *Manager) InSlurmJob(r *Run, host, job string) bool {
 	return r.slurmJobs[host] == job
 }
 
+// NoteScopedUsage records that the run's own pod or Slurm job reported its
+// cgroup's CPU, memory and disk use on host at t (they then replace the
+// host's in the run).
+func (m *Manager) NoteScopedUsage(r *Run, host string, t time.Time) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if r.scopedUsage == nil {
+		r.scopedUsage = map[string]time.Time{}
+	}
+	r.scopedUsage[host] = t
+}
+
+// HasScopedUsage reports whether the run's pod or job reported its own use
+// on host since since.
+func (m *Manager) HasScopedUsage(r *Run, host string, since time.Time) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	t, ok := r.scopedUsage[host]
+	return ok && !t.Before(since)
+}
+
 // NoteGPUProcess records that one of the run's processes was on GPU gpuID
 // (its hw.id) of host at t.
 func (m *Manager) NoteGPUProcess(r *Run, host, gpuID string, t time.Time) {

@@ -98,6 +98,9 @@ type Run struct {
 	placement map[string]translate.PodRef
 	slurmJobs map[string]string
 	gpuProcs  map[string]map[string]time.Time
+	// scopedUsage (guarded by the manager's mutex): per host, when the
+	// run's pod or Slurm job last reported its cgroup's own use.
+	scopedUsage map[string]time.Time
 	// baselines hold the first value of each system counter the run saw,
 	// per host (guarded by the run's lock).
 	baselines map[string]float64

@@ -69,7 +69,26 @@ type Snapshot struct {
 	GPU       *gpuset.GPU
 	GPUPrefix string
 	MIGIndex  int64
+	// Scope, when not zero, is the pod or Slurm job whose cgroup the
+	// resource's values measure (the gpu receiver's container.* metrics):
+	// they go only into that pod's or job's runs, in place of the host's
+	// CPU, memory and disk.
+	Scope Scope
 }
+
+// Scope names a cgroup the gpu receiver measured: a Kubernetes pod
+// (k8s.pod.uid) or a Slurm job (slurm.job.id).
+type Scope struct {
+	PodUID, SlurmJob string
+}
+
+// IsZero reports a host or GPU resource.
+func (s Scope) IsZero() bool { return s.PodUID == "" && s.SlurmJob == "" }
+
+// ScopedKeys are the MLflow keys a pod's or job's own values replace in
+// its runs: the host's CPU, memory and disk I/O. Network, load and
+// filesystems stay the host's (a pod's network namespace is not read).
+var ScopedKeys = []string{"cpu_utilization_percentage", "system_memory_usage_megabytes", "system_memory_usage_percentage", "disk_read_megabytes", "disk_write_megabytes"}
 
 // Rename gives a GPU value's name under the index a run sees: gpu_<pos>_, or
 // gpu_<pos>_mig_<m>_ for a MIG instance seen through its parent GPU.
@@ -101,6 +120,8 @@ func Convert(rm pmetric.ResourceMetrics, host string, mode Mode, key KeyFunc) *S
 	prefix := gpuPrefix(attrs)
 	if prefix != "" {
 		s.GPU, s.GPUPrefix, s.MIGIndex = gpuOf(attrs), prefix, migIndex(attrs)
+	} else {
+		s.Scope = Scope{PodUID: str(attrs, "k8s.pod.uid"), SlurmJob: str(attrs, "slurm.job.id")}
 	}
 	c := converter{s: s, prefix: prefix, mode: mode, key: key, sums: map[string]float64{}}
 	sms := rm.ScopeMetrics()
@@ -191,8 +212,10 @@ func isCounter(m pmetric.Metric) bool {
 }
 
 func str(attrs pcommon.Map, k string) string {
-	v, _ := attrs.Get(k)
-	return v.AsString()
+	if v, ok := attrs.Get(k); ok {
+		return v.AsString()
+	}
+	return ""
 }
 
 func (c *converter) gauge(name string, v float64) {
@@ -288,6 +311,15 @@ func (c *converter) mlflow(name string, p point) bool {
 	case "system.network.io":
 		c.sums["network_"+str(p.attrs, "network.io.direction")+"_megabytes"] += p.v / 1e6
 	case "system.disk.io":
+		c.sums["disk_"+str(p.attrs, "disk.io.direction")+"_megabytes"] += p.v / 1e6
+	// A pod's or Slurm job's cgroup (Scope).
+	case "container.cpu.utilization":
+		c.gauge("cpu_utilization_percentage", 100*p.v)
+	case "container.memory.usage":
+		c.gauge("system_memory_usage_megabytes", p.v/1e6)
+	case "container.memory.utilization":
+		c.gauge("system_memory_usage_percentage", 100*p.v)
+	case "container.disk.io":
 		c.sums["disk_"+str(p.attrs, "disk.io.direction")+"_megabytes"] += p.v / 1e6
 	case "system.cpu.load_average.1m":
 		c.gauge("load_average_1m", p.v)
