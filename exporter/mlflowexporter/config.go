@@ -16,6 +16,7 @@ import (
 	"github.com/otelcol-mlflow/otelcol-mlflow/exporter/mlflowexporter/internal/sysmetrics"
 	"github.com/otelcol-mlflow/otelcol-mlflow/exporter/mlflowexporter/internal/translate"
 	"github.com/otelcol-mlflow/otelcol-mlflow/internal/databricks"
+	"github.com/otelcol-mlflow/otelcol-mlflow/internal/enum"
 	"github.com/otelcol-mlflow/otelcol-mlflow/internal/mlflow"
 	"github.com/otelcol-mlflow/otelcol-mlflow/internal/mlflow/filestore"
 	"github.com/otelcol-mlflow/otelcol-mlflow/internal/mlflow/restclient"
@@ -185,13 +186,9 @@ func (p NodePrefix) Valid() bool {
 }
 
 // UnmarshalText refuses an unknown setting when the config is read.
-func (p *NodePrefix) UnmarshalText(text []byte) error {
-	v := NodePrefix(text)
-	if !v.Valid() {
-		return fmt.Errorf("%q: want %s, %s or %s", text, NodePrefixAuto, NodePrefixAlways, NodePrefixNever)
-	}
-	*p = v
-	return nil
+func (p *NodePrefix) UnmarshalText(text []byte) (err error) {
+	*p, err = enum.Parse(text, NodePrefixAuto, NodePrefixAlways, NodePrefixNever)
+	return err
 }
 
 func (c *SystemMetricsConfig) validate() error {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/otelcol-mlflow/otelcol-mlflow/exporter/mlflowexporter/internal/translate"
 
+	"github.com/otelcol-mlflow/otelcol-mlflow/internal/enum"
 	"github.com/otelcol-mlflow/otelcol-mlflow/internal/gpuset"
 )
 
@@ -30,13 +31,9 @@ const (
 func (m Mode) Valid() bool { return m == ModeMLflow || m == ModeOTel || m == ModeOff }
 
 // UnmarshalText refuses an unknown mode when the config is read.
-func (m *Mode) UnmarshalText(text []byte) error {
-	v := Mode(text)
-	if !v.Valid() {
-		return fmt.Errorf("%q: want %s, %s or %s", text, ModeMLflow, ModeOTel, ModeOff)
-	}
-	*m = v
-	return nil
+func (m *Mode) UnmarshalText(text []byte) (err error) {
+	*m, err = enum.Parse(text, ModeMLflow, ModeOTel, ModeOff)
+	return err
 }
 
 // Value is one named value. Names have no "system/" prefix.

@@ -2,11 +2,11 @@ package translate
 
 import (
 	"encoding/hex"
-	"fmt"
 	"hash/fnv"
 	"strings"
 	"unicode/utf8"
 
+	"github.com/otelcol-mlflow/otelcol-mlflow/internal/enum"
 	"github.com/otelcol-mlflow/otelcol-mlflow/internal/mlflow"
 )
 
@@ -28,13 +28,9 @@ func (s KeyStyle) Valid() bool {
 }
 
 // UnmarshalText refuses an unknown style when the config is read.
-func (s *KeyStyle) UnmarshalText(text []byte) error {
-	v := KeyStyle(text)
-	if !v.Valid() {
-		return fmt.Errorf("%q: want %s, %s or %s", text, KeyStyleKeyValue, KeyStyleValue, KeyStyleIgnore)
-	}
-	*s = v
-	return nil
+func (s *KeyStyle) UnmarshalText(text []byte) (err error) {
+	*s, err = enum.Parse(text, KeyStyleKeyValue, KeyStyleValue, KeyStyleIgnore)
+	return err
 }
 
 const hashSuffixLen = 9 // "-" + 8 hex digits
