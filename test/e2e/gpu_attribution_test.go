@@ -39,6 +39,14 @@ type gaPod struct {
 	ns, name, uid, container string
 	gpus                     []int
 	procs                    []gaProc
+	// use, when set, is what the receiver reads from the pod's cgroup
+	// (cgroup_root): its share of the node's CPUs, memory bytes and share.
+	use *gaUse
+}
+
+type gaUse struct {
+	cpu, memShare float64
+	mem           int64
 }
 
 type gaProc struct {
@@ -50,13 +58,15 @@ func (p gaPod) ref() string { return p.ns + "/" + p.name }
 
 var (
 	gaTrainerA = gaPod{ns: "ml", name: "trainer-a", uid: "aaaaaaaa-0000-4000-8000-00000000000a", container: strings.Repeat("a1", 32), gpus: []int{2, 3},
-		procs: []gaProc{{hostPID: 41002, gpu: 2}, {hostPID: 41003, gpu: 3}}} // one rank per GPU
+		procs: []gaProc{{hostPID: 41002, gpu: 2}, {hostPID: 41003, gpu: 3}}, // one rank per GPU
+		use:   &gaUse{cpu: 0.05, mem: 2e9, memShare: 0.125}}
 	gaTrainerB = gaPod{ns: "ml", name: "trainer-b", uid: "bbbbbbbb-0000-4000-8000-00000000000b", container: strings.Repeat("b2", 32), gpus: []int{5, 6},
-		procs: []gaProc{{hostPID: 52005, gpu: 5}, {hostPID: 52006, gpu: 6}}}
+		procs: []gaProc{{hostPID: 52005, gpu: 5}, {hostPID: 52006, gpu: 6}},
+		use:   &gaUse{cpu: 0.2, mem: 6e9, memShare: 0.375}}
 	// An unrelated pod with a process on GPU 0; its pid inside the pod (1)
 	// is the trainers' pid too.
 	gaNotebook = gaPod{ns: "ml", name: "notebook", uid: "cccccccc-0000-4000-8000-00000000000c", container: strings.Repeat("c3", 32), gpus: []int{0},
-		procs: []gaProc{{hostPID: 60000, gpu: 0}}}
+		procs: []gaProc{{hostPID: 60000, gpu: 0}}, use: &gaUse{cpu: 0.9, mem: 9e9, memShare: 0.9}}
 	gaDNS = gaPod{ns: "kube-system", name: "coredns", uid: "dddddddd-0000-4000-8000-00000000000d"}
 )
 
@@ -115,6 +125,21 @@ func gaScrape(at time.Time, pods ...gaPod) pmetric.Metrics {
 	memU.SetDoubleValue(0.25)
 	memU.Attributes().PutStr("system.memory.state", "used")
 	point(upDown(hsm.Metrics(), "system.memory.limit")).SetIntValue(16e9)
+
+	// Each pod's own cgroup use, as the receiver reports it with cgroup_root.
+	for _, p := range pods {
+		if p.use == nil {
+			continue
+		}
+		pr := md.ResourceMetrics().AppendEmpty()
+		pr.Resource().Attributes().PutStr("host.name", gaNode)
+		pr.Resource().Attributes().PutStr("k8s.pod.uid", p.uid)
+		psm := pr.ScopeMetrics().AppendEmpty()
+		psm.Scope().SetName(scope)
+		point(gauge(psm.Metrics(), "container.cpu.utilization")).SetDoubleValue(p.use.cpu)
+		point(upDown(psm.Metrics(), "container.memory.usage")).SetIntValue(p.use.mem)
+		point(gauge(psm.Metrics(), "container.memory.utilization")).SetDoubleValue(p.use.memShare)
+	}
 
 	for i := range 8 {
 		gr := md.ResourceMetrics().AppendEmpty()
@@ -185,8 +210,9 @@ func gaAgent(t *testing.T, c *Collector) func(pmetric.Metrics) {
 // scrapes (with the kubelet's allocation) to the collector over OTLP. Each
 // run gets exactly its own GPUs' metrics, numbered as its pod sees them
 // (gpu_0 = its lowest NVML index), its own processes' memory and
-// utilisation, nothing of the other pod's GPUs or of the notebook, and the
-// host's CPU and memory. A third run naming a pod the kubelet does not know
+// utilisation, nothing of the other pod's GPUs or of the notebook, and its
+// pod's own CPU and memory (the receiver's container.* metrics of the pod's
+// cgroup) in place of the host's. A third run naming a pod the kubelet does not know
 // falls through to its visible devices (GPU 7), and the collector says so
 // once (docs/mapping.md §9).
 func TestGPUAttributionSharedNode(t *testing.T) {
@@ -264,16 +290,22 @@ func TestGPUAttributionSharedNode(t *testing.T) {
 	type want struct {
 		gpus  []int // physical GPU seen as gpu_0, gpu_1, ...
 		procs []gaProc
+		use   *gaUse // its pod's own CPU and memory, in place of the host's
 	}
 	wants := map[string]want{
-		"trainer-a": {gpus: []int{2, 3}, procs: gaTrainerA.procs},
-		"trainer-b": {gpus: []int{5, 6}, procs: gaTrainerB.procs},
-		"trainer-c": {gpus: []int{7}},
+		"trainer-a": {gpus: []int{2, 3}, procs: gaTrainerA.procs, use: gaTrainerA.use},
+		"trainer-b": {gpus: []int{5, 6}, procs: gaTrainerB.procs, use: gaTrainerB.use},
+		"trainer-c": {gpus: []int{7}}, // its pod reports no cgroup use here: the host's
 	}
 	expected := func(w want) map[string]float64 {
 		keys := map[string]float64{}
 		for k, v := range hostKeys {
 			keys[k] = v
+		}
+		if w.use != nil {
+			keys["system/cpu_utilization_percentage"] = 100 * w.use.cpu
+			keys["system/system_memory_usage_megabytes"] = float64(w.use.mem) / 1e6
+			keys["system/system_memory_usage_percentage"] = 100 * w.use.memShare
 		}
 		for pos, phys := range w.gpus {
 			keys[fmt.Sprintf("system/gpu_%d_utilization_percentage", pos)] = float64(phys) * 10
@@ -343,7 +375,7 @@ func TestGPUAttributionSharedNode(t *testing.T) {
 	for run, source := range map[string]string{"trainer-a": "pod_resources", "trainer-b": "pod_resources", "trainer-c": "visible_devices"} {
 		var gpus []string
 		for _, phys := range wants[run].gpus {
-			gpus = append(gpus, fmt.Sprintf("%q", strings.ToLower(gaUUID(phys))))
+			gpus = append(gpus, fmt.Sprintf("%q", gaUUID(phys)))
 		}
 		var lines []string
 		for _, l := range strings.Split(out, "\n") {
