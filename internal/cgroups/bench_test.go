@@ -106,3 +106,57 @@ func BenchmarkParseProcCgroup(b *testing.B) {
 		}
 	}
 }
+
+// benchPods is a cgroup v2 root with 50 burstable pods of the systemd
+// driver, each with its four usage files and one container.
+func benchPods(b *testing.B) string {
+	b.Helper()
+	root := b.TempDir()
+	write := func(path, data string) {
+		if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	write(filepath.Join(root, "cgroup.controllers"), "cpu io memory pids\n")
+	qos := filepath.Join(root, "kubepods.slice", "kubepods-burstable.slice")
+	for i := range 50 {
+		pod := filepath.Join(qos, fmt.Sprintf("kubepods-burstable-pod6b2d1a4c_5e3f_4a7b_9c8d_%012x.slice", i))
+		if err := os.MkdirAll(filepath.Join(pod, fmt.Sprintf("cri-containerd-%064x.scope", i)), 0o755); err != nil {
+			b.Fatal(err)
+		}
+		write(filepath.Join(pod, "cpu.stat"), "usage_usec 3500000\nuser_usec 3000000\nsystem_usec 500000\nnr_periods 0\nnr_throttled 0\nthrottled_usec 0\n")
+		write(filepath.Join(pod, "memory.current"), "3221225472\n")
+		write(filepath.Join(pod, "memory.max"), "8589934592\n")
+		write(filepath.Join(pod, "io.stat"), "259:0 rbytes=1000 wbytes=2000 rios=10 wios=20 dbytes=0 dios=0\n")
+	}
+	return root
+}
+
+// BenchmarkScopes lists 50 pods' cgroups (the 50 pods on a node),
+// then lists and reads them: what the gpu receiver does per scrape with
+// cgroup_root.
+func BenchmarkScopes(b *testing.B) {
+	root := benchPods(b)
+	b.Run("list-50", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if s, err := Scopes(root); err != nil || len(s) != 50 {
+				b.Fatal(len(s), err)
+			}
+		}
+	})
+	b.Run("list-and-read-50", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			s, err := Scopes(root)
+			if err != nil || len(s) != 50 {
+				b.Fatal(len(s), err)
+			}
+			for _, sc := range s {
+				if _, err := ReadUsage(root, sc.Path); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
+}

@@ -18,6 +18,9 @@
 //     memory.max and io.stat of a cgroup.
 //   - Procs(cgroupRoot, path) lists the pids of a cgroup and its
 //     descendants: a pod's, or a Slurm job's with all its steps.
+//   - Scopes(cgroupRoot) lists the cgroups of the node's pods (both
+//     kubelet cgroup drivers, every QoS class) and Slurm jobs, for a
+//     per-pod and per-job ReadUsage.
 //
 // Errors wrap one of ErrNotFound (the process exited, the cgroup was
 // removed), ErrPermission, ErrUnreadable, ErrMalformed, ErrNotV2 and
