@@ -39,6 +39,14 @@ type Config struct {
 	// the mlflow exporter gives each run its pod's GPUs. Empty: not asked.
 	PodResourcesSocket string `mapstructure:"pod_resources_socket"`
 
+	// CgroupRoot is the host's cgroup v2 mount (/sys/fs/cgroup, or where a
+	// container mounts the host's): every scrape then reports each
+	// Kubernetes pod and Slurm job found under it as a resource of its own
+	// (k8s.pod.uid or slurm.job.id) with its cgroup's CPU, memory and disk
+	// I/O (container.*), so that a run gets its pod's or job's figures
+	// instead of the whole host's. Empty: not read.
+	CgroupRoot string `mapstructure:"cgroup_root"`
+
 	// prevent unkeyed literal initialization
 	_ struct{}
 }
@@ -62,6 +70,9 @@ func (c *Config) Validate() error {
 	}
 	if c.PodResourcesSocket != "" && !filepath.IsAbs(c.PodResourcesSocket) {
 		errs = append(errs, fmt.Errorf("pod_resources_socket: %q is not an absolute path", c.PodResourcesSocket))
+	}
+	if c.CgroupRoot != "" && !filepath.IsAbs(c.CgroupRoot) {
+		errs = append(errs, fmt.Errorf("cgroup_root: %q is not an absolute path", c.CgroupRoot))
 	}
 	pids := make(map[int32]bool, len(c.PIDs))
 	for _, pid := range c.PIDs {

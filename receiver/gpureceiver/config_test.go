@@ -27,6 +27,7 @@ func TestLoadConfig(t *testing.T) {
 	custom.PIDs = []int32{1234, 5678}
 	custom.HostName = "trainer-0"
 	custom.PodResourcesSocket = "/var/lib/kubelet/pod-resources/kubelet.sock"
+	custom.CgroupRoot = "/host/sys/fs/cgroup"
 	custom.Metrics.SetEnabled(metadata.HwGpuSmOccupancy, false)
 	custom.Metrics.SetEnabled(metadata.ProcessCPUUtilization, false)
 
@@ -61,6 +62,7 @@ func TestDefaultConfig(t *testing.T) {
 	require.NoError(t, componenttest.CheckConfigStruct(cfg))
 	assert.Equal(t, 10*time.Second, cfg.CollectionInterval)
 	assert.Equal(t, []string{"/"}, cfg.MountPoints)
+	assert.Empty(t, cfg.CgroupRoot, "pods' and jobs' cgroups are read only when asked")
 	assert.Equal(t, metadata.DefaultMetricsConfig(), cfg.Metrics)
 	require.NoError(t, confmap.Validate(cfg))
 }
@@ -77,6 +79,7 @@ func TestConfigValidate(t *testing.T) {
 		{name: "duplicate mount point", mutate: func(c *Config) { c.MountPoints = []string{"/", "/"} }, wantErr: []string{`"/" listed twice`}},
 		{name: "bad and duplicate pids", mutate: func(c *Config) { c.PIDs = []int32{0, 7, 7} }, wantErr: []string{"0 is not a valid process id", "7 listed twice"}},
 		{name: "relative kubelet socket", mutate: func(c *Config) { c.PodResourcesSocket = "kubelet.sock" }, wantErr: []string{`pod_resources_socket: "kubelet.sock" is not an absolute path`}},
+		{name: "relative cgroup root", mutate: func(c *Config) { c.CgroupRoot = "sys/fs/cgroup" }, wantErr: []string{`cgroup_root: "sys/fs/cgroup" is not an absolute path`}},
 		{name: "interval too short for GPU sampling", mutate: func(c *Config) { c.CollectionInterval = 50 * time.Millisecond }, wantErr: []string{"below 100ms"}},
 		{name: "controller settings still validated", mutate: func(c *Config) { c.CollectionInterval = 0 }, wantErr: []string{"collection_interval"}},
 	}

@@ -42,6 +42,8 @@ type hostScraper struct {
 	prevCPU  *cpu.TimesStat
 	prevProc map[int32]procCPUSample
 	numCPU   int
+	// memTotal is the physical memory as last read, 0 until then.
+	memTotal uint64
 }
 
 type procCPUSample struct {
@@ -220,6 +222,7 @@ func (h *hostScraper) scrapeMemory(ctx context.Context, rr *metadata.ResourceRec
 	if err != nil {
 		return fmt.Errorf("read virtual memory: %w", err)
 	}
+	h.memTotal = vm.Total
 	used, free, buffers, cached := memoryStates(vm)
 	rr.RecordInt(metadata.SystemMemoryLimit, clampInt64(vm.Total))
 	for _, s := range [...]struct {
@@ -238,6 +241,18 @@ func (h *hostScraper) scrapeMemory(ctx context.Context, rr *metadata.ResourceRec
 		}
 	}
 	return nil
+}
+
+// totalMemory is the host's physical memory: as the memory scrape last read
+// it, else read now (the memory metrics are disabled, or their read
+// failed); 0 when it cannot be read.
+func (h *hostScraper) totalMemory(ctx context.Context) uint64 {
+	if h.memTotal == 0 {
+		if vm, err := h.virtualMemory(ctx); err == nil {
+			h.memTotal = vm.Total
+		}
+	}
+	return h.memTotal
 }
 
 func (h *hostScraper) scrapeFilesystem(ctx context.Context, rr *metadata.ResourceRecorder, mountPoint string) error {

@@ -28,7 +28,10 @@ type gpuScraper struct {
 	hostname  func() (string, error)
 
 	host *hostScraper
-	gpu  gpuCollector
+	// cgroups reads the pods' and Slurm jobs' cgroups; nil without
+	// cgroup_root.
+	cgroups *cgroupScraper
+	gpu     gpuCollector
 	// newGPU builds the GPU side at start; tests swap in a mock NVML.
 	newGPU func(gpuSettings) gpuCollector
 
@@ -42,7 +45,7 @@ type gpuScraper struct {
 }
 
 func newScraper(cfg *Config, logger *zap.Logger, bi component.BuildInfo, now func() time.Time) *gpuScraper {
-	return &gpuScraper{
+	s := &gpuScraper{
 		cfg:       cfg,
 		logger:    logger,
 		buildInfo: bi,
@@ -51,6 +54,10 @@ func newScraper(cfg *Config, logger *zap.Logger, bi component.BuildInfo, now fun
 		host:      newHostScraper(cfg, newWarnLimiter(logger, warnEvery, now)),
 		newGPU:    newGPUCollector,
 	}
+	if cfg.CgroupRoot != "" {
+		s.cgroups = newCgroupScraper(cfg.CgroupRoot, logger, newWarnLimiter(logger, warnEvery, now), s.host)
+	}
+	return s
 }
 
 // start never fails because of the GPU: a missing driver or a cgo-less build
@@ -126,6 +133,9 @@ func (s *gpuScraper) scrape(ctx context.Context) (pmetric.Metrics, error) {
 		}
 	}
 	err := s.host.scrape(ctx, s.mb.NewResource(rb.Emit(), ts), s.mb, now)
+	if s.cgroups != nil {
+		s.cgroups.scrape(ctx, s.mb, s.hostName, ts, now)
+	}
 	if s.gpu != nil {
 		s.gpu.scrape(ctx, s.mb, now)
 	}

@@ -51,6 +51,10 @@ type MetricsConfig struct {
 	SystemNetworkIo                  MetricConfig `mapstructure:"system.network.io"`
 	ProcessCPUUtilization            MetricConfig `mapstructure:"process.cpu.utilization"`
 	ProcessMemoryUsage               MetricConfig `mapstructure:"process.memory.usage"`
+	ContainerCPUUtilization          MetricConfig `mapstructure:"container.cpu.utilization"`
+	ContainerMemoryUsage             MetricConfig `mapstructure:"container.memory.usage"`
+	ContainerMemoryUtilization       MetricConfig `mapstructure:"container.memory.utilization"`
+	ContainerDiskIo                  MetricConfig `mapstructure:"container.disk.io"`
 }
 
 // fieldIndex maps a MetricID to its MetricsConfig field. It is derived from

@@ -69,6 +69,10 @@ const (
 	SystemNetworkIo
 	ProcessCPUUtilization
 	ProcessMemoryUsage
+	ContainerCPUUtilization
+	ContainerMemoryUsage
+	ContainerMemoryUtilization
+	ContainerDiskIo
 
 	// MetricCount is the number of metrics; it is not a metric.
 	MetricCount
@@ -241,6 +245,23 @@ var Descriptors = [MetricCount]Descriptor{
 		Name: "process.memory.usage", Unit: "By", Kind: Sum, ValueType: Int, DefaultEnabled: true,
 		Description: "Resident set size of a configured process.",
 		Attributes:  []string{AttrProcessPID},
+	},
+	ContainerCPUUtilization: {
+		Name: "container.cpu.utilization", Unit: "1", Kind: Gauge, ValueType: Double, DefaultEnabled: true,
+		Description: "CPU time of a pod's or Slurm job's cgroup (cpu.stat usage_usec) since the previous scrape divided by elapsed time and the number of logical CPUs of the node; from the second scrape of the cgroup on.",
+	},
+	ContainerMemoryUsage: {
+		Name: "container.memory.usage", Unit: "By", Kind: Sum, ValueType: Int, DefaultEnabled: true,
+		Description: "Memory charged to a pod's or Slurm job's cgroup, page cache included (memory.current).",
+	},
+	ContainerMemoryUtilization: {
+		Name: "container.memory.utilization", Unit: "1", Kind: Gauge, ValueType: Double, DefaultEnabled: true,
+		Description: "memory.current of a pod's or Slurm job's cgroup divided by its memory.max, or by the node's total memory when memory.max is max.",
+	},
+	ContainerDiskIo: {
+		Name: "container.disk.io", Unit: "By", Kind: Sum, Monotonic: true, ValueType: Int, DefaultEnabled: true,
+		Description: "Bytes a pod's or Slurm job's cgroup read from and wrote to block devices since it was created (io.stat rbytes and wbytes summed over devices).",
+		Attributes:  []string{AttrDiskIoDirection},
 	},
 }
 

@@ -20,13 +20,16 @@ const (
 	ResAttrHwType          = "hw.type"
 	ResAttrHwGpuIndex      = "hw.gpu.index"
 	ResAttrHwGpuMigIndex   = "hw.gpu.mig.index"
+	// A pod's or a Slurm job's resource (cgroup_root): what its cgroup names.
+	ResAttrK8sPodUID  = "k8s.pod.uid"
+	ResAttrSlurmJobID = "slurm.job.id"
 	// Not semantic conventions: what the node's kubelet says (pod_resources_socket).
 	ResAttrOtelcolGpuPods     = "otelcol.gpu.pods"
 	ResAttrOtelcolKubeletPods = "otelcol.kubelet.pods"
 )
 
-// ResourceBuilder assembles the attributes of one resource (the host, one GPU
-// or one MIG instance).
+// ResourceBuilder assembles the attributes of one resource (the host, one GPU,
+// one MIG instance, one pod or one Slurm job).
 type ResourceBuilder struct {
 	res pcommon.Resource
 }
@@ -76,6 +79,13 @@ func (rb *ResourceBuilder) SetHwGpuIndex(v int) {
 func (rb *ResourceBuilder) SetHwGpuMigIndex(v int) {
 	rb.res.Attributes().PutInt(ResAttrHwGpuMigIndex, int64(v))
 }
+
+// SetK8sPodUID sets k8s.pod.uid, the UID (dashed) of the pod a resource
+// stands for.
+func (rb *ResourceBuilder) SetK8sPodUID(v string) { rb.setStr(ResAttrK8sPodUID, v) }
+
+// SetSlurmJobID sets slurm.job.id, the Slurm job a resource stands for.
+func (rb *ResourceBuilder) SetSlurmJobID(v string) { rb.setStr(ResAttrSlurmJobID, v) }
 
 // SetOtelcolGpuPods sets otelcol.gpu.pods, the pods ("namespace/name") the
 // kubelet allocated the GPU or MIG instance to; empty: none.

@@ -79,6 +79,14 @@ func TestResourceBuilder(t *testing.T) {
 		"hw.driver_version": "550.54.15", "hw.parent": "GPU-0", "hw.type": "gpu", "hw.gpu.index": int64(3), "hw.gpu.mig.index": int64(1),
 	}, res.Attributes().AsRaw())
 	assert.Equal(t, 0, rb.Emit().Attributes().Len(), "Emit resets the builder")
+
+	// A pod's and a Slurm job's resource: the one the cgroup names.
+	rb.SetHostName("h")
+	rb.SetK8sPodUID("6b2d1a4c-5e3f-4a7b-9c8d-0e1f2a3b4c5d")
+	rb.SetSlurmJobID("")
+	assert.Equal(t, map[string]any{"host.name": "h", "k8s.pod.uid": "6b2d1a4c-5e3f-4a7b-9c8d-0e1f2a3b4c5d"}, rb.Emit().Attributes().AsRaw())
+	rb.SetSlurmJobID("4242")
+	assert.Equal(t, map[string]any{"slurm.job.id": "4242"}, rb.Emit().Attributes().AsRaw())
 }
 
 func TestMetricsBuilder(t *testing.T) {
