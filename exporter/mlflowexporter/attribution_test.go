@@ -322,5 +322,11 @@ func TestContainerUsageReplacesTheHosts(t *testing.T) {
 		})
 	}
 	assert.InDeltaSlice(t, []float64{60, 60}, values("bare", "system/cpu_utilization_percentage"), 1e-9, "no cgroup of its own: the host's")
+
+	// The pod's cgroup is gone (its resource no longer comes): after
+	// scopedUsageWindow the run gets the host's values again, not a gap.
+	h.exp.now = func() time.Time { return time.Now().Add(scopedUsageWindow + time.Second) }
+	require.NoError(t, h.push(hostMetrics("node-1", 3*time.Second, 30_000_000)))
+	assert.InDeltaSlice(t, []float64{5, 5, 60}, values("pod-a", "system/cpu_utilization_percentage"), 1e-9)
 	assert.Empty(t, values("bare", "system/system_memory_usage_megabytes"), "(the host fixture has no memory)")
 }

@@ -108,6 +108,13 @@ func (e *mlflowExporter) exportSystem(ctx context.Context, rm pmetric.ResourceMe
 	return nil
 }
 
+// scopedUsageWindow is how long a pod's or Slurm job's own use stands in for
+// the host's after it was last reported: three scrapes at the receiver's
+// default 10 s. A pod whose cgroup is gone (or a receiver that stopped
+// reading cgroups) gets the host's values back after it, not a gap until
+// attach_window.
+const scopedUsageWindow = 30 * time.Second
+
 func (e *mlflowExporter) writeSystem(ctx context.Context, r *runs.Run, snap *sysmetrics.Snapshot, procs map[int64]procPoint, hosts int, tenant string) error {
 	prefix := "system/"
 	switch e.cfg.SystemMetrics.NodePrefix {
@@ -143,7 +150,7 @@ func (e *mlflowExporter) writeSystem(ctx context.Context, r *runs.Run, snap *sys
 	// Where the run's pod or Slurm job reports its own CPU, memory and disk
 	// use, the host's give way to them.
 	replaced := snap.GPU == nil && snap.Scope.IsZero() &&
-		e.runs.HasScopedUsage(r, snap.Host, e.now().Add(-e.attachWindow()))
+		e.runs.HasScopedUsage(r, snap.Host, e.now().Add(-min(e.attachWindow(), scopedUsageWindow)))
 	keep := func(name string) bool { return !replaced || !slices.Contains(sysmetrics.ScopedKeys, name) }
 	points := make([]translate.Point, 0, len(snap.Gauges)+len(snap.Counters)+len(snap.Process))
 	add := func(name string, v float64) {

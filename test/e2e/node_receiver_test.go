@@ -482,7 +482,7 @@ cgroup_root: %s`, nrNode, kubelet.Socket(), root)}}
 		t.Logf("%d scrapes over %.1f s since the kubelet hung; warning %d ms after", len(hostMem), span, warnAt-vanished)
 
 		// trainer-b's pod is gone: no more figures of its own, and the
-		// host's are not put in their place (within attach_window, 2m);
+		// host's are not put in their place (for 30 s after its last report, scopedUsageWindow);
 		// the host's other keys still land.
 		b := runIDs[nrPodB.name]
 		for _, key := range []string{cpuKey, memKey, memPct, readKey, writeKey} {
