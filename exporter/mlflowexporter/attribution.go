@@ -4,7 +4,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
@@ -121,8 +120,22 @@ func (e *mlflowExporter) ownsContainerProcess(r *runs.Run, host string, p procPo
 // noteGPUs records, before an export's host resources are written, every
 // GPU of those resources and which runs have processes on it, so that the
 // first GPU written already knows about the processes on the last.
-func (e *mlflowExporter) noteGPUs(rms pmetric.ResourceMetricsSlice, system []int) {
+//
+// It returns each GPU resource's processes (by index in rms), which the
+// export of the resource uses again.
+func (e *mlflowExporter) noteGPUs(rms pmetric.ResourceMetricsSlice, system []int) map[int]map[int64]procPoint {
 	now := e.now()
+	var procsOf map[int]map[int64]procPoint
+	// The runs on each host, looked up once per export.
+	onHost := map[string][]*runs.Run{}
+	targetsOn := func(host string) []*runs.Run {
+		t, ok := onHost[host]
+		if !ok {
+			t, _ = e.runs.RunsOnHost(host, now.Add(-e.attachWindow()))
+			onHost[host] = t
+		}
+		return t
+	}
 	for _, i := range system {
 		attrs := rms.At(i).Resource().Attributes()
 		host := ""
@@ -138,7 +151,13 @@ func (e *mlflowExporter) noteGPUs(rms pmetric.ResourceMetricsSlice, system []int
 		}
 		id, ok := attrs.Get("hw.id")
 		if !ok || id.AsString() == "" {
-			e.noteScope(rms.At(i), host, now)
+			if sc := scopeOf(attrs); !sc.IsZero() {
+				for _, r := range targetsOn(host) {
+					if e.inScope(r, host, sc) {
+						e.runs.NoteScopedUsage(r, host, now)
+					}
+				}
+			}
 			continue
 		}
 		if idx, ok := attrs.Get("hw.gpu.index"); ok {
@@ -157,8 +176,11 @@ func (e *mlflowExporter) noteGPUs(rms pmetric.ResourceMetricsSlice, system []int
 		if len(procs) == 0 {
 			continue
 		}
-		targets, _ := e.runs.RunsOnHost(host, now.Add(-e.attachWindow()))
-		for _, r := range targets {
+		if procsOf == nil {
+			procsOf = map[int]map[int64]procPoint{}
+		}
+		procsOf[i] = procs
+		for _, r := range targetsOn(host) {
 			for _, p := range procs {
 				if e.ownsContainerProcess(r, host, p) {
 					e.runs.NoteGPUProcess(r, host, id.AsString(), now)
@@ -167,24 +189,11 @@ func (e *mlflowExporter) noteGPUs(rms pmetric.ResourceMetricsSlice, system []int
 			}
 		}
 	}
+	return procsOf
 }
 
-// noteScope marks the runs of a pod's or Slurm job's resource (the gpu
-// receiver's container.* metrics) as having their own CPU, memory and disk
-// use, before the host resource of the same export is written.
-func (e *mlflowExporter) noteScope(rm pmetric.ResourceMetrics, host string, now time.Time) {
-	sc := scopeOf(rm.Resource().Attributes())
-	if sc.IsZero() {
-		return
-	}
-	targets, _ := e.runs.RunsOnHost(host, now.Add(-e.attachWindow()))
-	for _, r := range targets {
-		if e.inScope(r, host, sc) {
-			e.runs.NoteScopedUsage(r, host, now)
-		}
-	}
-}
-
+// scopeOf is the pod or Slurm job a resource of the gpu receiver's
+// container.* metrics measures; zero for any other resource.
 func scopeOf(attrs pcommon.Map) sysmetrics.Scope {
 	var sc sysmetrics.Scope
 	if v, ok := attrs.Get(translate.AttrPodUID); ok {
@@ -305,7 +314,7 @@ func (a *gpuAttribution) ordered(host string, ids []string) gpuset.Set {
 // containers' processes are on, the visible devices it reported, else the
 // whole host.
 func (e *mlflowExporter) gpuSetFor(r *runs.Run, host string) (gpuset.Set, string) {
-	if pod, _ := e.runs.Placement(r, host); pod.Name != "" && pod.Namespace != "" {
+	if pod := e.runs.Pod(r, host); pod.Name != "" && pod.Namespace != "" {
 		if ids, known := e.gpus.podGPUs(e.logger, r.ID, host, pod); known {
 			// A pod the kubelet gave no GPU sees none.
 			return e.gpus.ordered(host, ids), gpusFromPodResources

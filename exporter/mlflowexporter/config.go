@@ -3,6 +3,7 @@ package mlflowexporter
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -180,14 +181,14 @@ const (
 	NodePrefixNever NodePrefix = "never"
 )
 
+var nodePrefixes = []NodePrefix{NodePrefixAuto, NodePrefixAlways, NodePrefixNever}
+
 // Valid reports a known setting.
-func (p NodePrefix) Valid() bool {
-	return p == NodePrefixAuto || p == NodePrefixAlways || p == NodePrefixNever
-}
+func (p NodePrefix) Valid() bool { return slices.Contains(nodePrefixes, p) }
 
 // UnmarshalText refuses an unknown setting when the config is read.
 func (p *NodePrefix) UnmarshalText(text []byte) (err error) {
-	*p, err = enum.Parse(text, NodePrefixAuto, NodePrefixAlways, NodePrefixNever)
+	*p, err = enum.Parse(text, nodePrefixes...)
 	return err
 }
 

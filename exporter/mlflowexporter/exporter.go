@@ -183,6 +183,7 @@ func (e *mlflowExporter) shutdown(ctx context.Context) error {
 // (exporter batching concatenates resources, so a run may appear many times).
 type runGroup struct {
 	id      translate.Identity
+	runKey  string // id.Key()
 	tenant  string // TenantAttr of its resources, with access control
 	data    []*translate.ResourceData
 	indices []int
@@ -208,7 +209,8 @@ func (e *mlflowExporter) pushMetrics(ctx context.Context, md pmetric.Metrics) er
 			}
 			continue
 		}
-		k := rd.Identity.Key()
+		runKey := rd.Identity.Key()
+		k := runKey
 		tenant := ""
 		if e.access != nil {
 			// One run written by two tenants is two groups: each is checked.
@@ -219,7 +221,7 @@ func (e *mlflowExporter) pushMetrics(ctx context.Context, md pmetric.Metrics) er
 		}
 		g := groups[k]
 		if g == nil {
-			g = &runGroup{id: rd.Identity, tenant: tenant}
+			g = &runGroup{id: rd.Identity, runKey: runKey, tenant: tenant}
 			groups[k] = g
 			order = append(order, k)
 		}
@@ -262,10 +264,10 @@ func (e *mlflowExporter) pushMetrics(ctx context.Context, md pmetric.Metrics) er
 		errs = append(errs, fmt.Errorf("%s: %w", g.id, err))
 		throttle = max(throttle, mlflow.RetryAfter(err))
 	}
-	e.noteGPUs(rms, system)
+	procsOf := e.noteGPUs(rms, system)
 	for _, i := range system {
 		host, _ := rms.At(i).Resource().Attributes().Get("host.name")
-		if err := e.exportSystem(ctx, rms.At(i), host.Str()); err != nil {
+		if err := e.exportSystem(ctx, rms.At(i), host.Str(), procsOf[i]); err != nil {
 			failed = append(failed, i)
 			errs = append(errs, err)
 		}
@@ -375,7 +377,7 @@ func (e *mlflowExporter) flowContext(ctx context.Context, tenant, run string) co
 }
 
 func (e *mlflowExporter) exportRun(ctx context.Context, g *runGroup) error {
-	ctx = e.flowContext(ctx, g.tenant, g.id.Key())
+	ctx = e.flowContext(ctx, g.tenant, g.runKey)
 	start := int64(0)
 	var points []translate.Point
 	var params []mlflow.Param

@@ -101,11 +101,11 @@ func newTenantLanes(ctx context.Context, set exporter.Settings, c *Config, e *ml
 	names := laneNames(&c.Access)
 	total := 0.0
 	for _, n := range names {
-		total += c.Access.weightOf(laneTenant(n))
+		total += laneWeight(&c.Access, n)
 	}
 	for _, n := range names {
 		q := *c.QueueConfig.Get()
-		share := c.Access.weightOf(laneTenant(n)) / total
+		share := laneWeight(&c.Access, n) / total
 		q.QueueSize = max(int64(float64(q.QueueSize)*share), 1000)
 		laneSet := set
 		laneSet.ID = laneID(set.ID, n)
@@ -124,12 +124,16 @@ func newTenantLanes(ctx context.Context, set exporter.Settings, c *Config, e *ml
 	return l, nil
 }
 
-// laneTenant is a tenant whose weight stands for the lane's.
-func laneTenant(lane string) string {
-	if lane == laneOthers {
-		return "\x00unnamed" // not a named tenant: weights["*"] applies
+// laneWeight is a lane's share of the queue: its tenant's weight, or for
+// the unnamed tenants' lane weights["*"].
+func laneWeight(a *AccessConfig, lane string) float64 {
+	if lane != laneOthers {
+		return a.weightOf(lane)
 	}
-	return lane
+	if w, ok := a.Weights["*"]; ok {
+		return w
+	}
+	return 1
 }
 
 func (l *tenantLanes) Start(ctx context.Context, host component.Host) error {

@@ -26,7 +26,7 @@ func TestLanes(t *testing.T) {
 	assert.Equal(t, 3.0, a.weightOf("team-a"))
 	assert.Equal(t, 1.0, a.weightOf("team-b"), "named without a weight")
 	assert.Equal(t, 2.0, a.weightOf("carol"), `unnamed: weights["*"]`)
-	assert.Equal(t, 2.0, a.weightOf(laneTenant(laneOthers)))
+	assert.Equal(t, 2.0, laneWeight(a, laneOthers))
 	assert.Equal(t, 1.0, a.weightOf(""), "anonymous")
 
 	id := component.MustNewIDWithName("mlflow", "gw")

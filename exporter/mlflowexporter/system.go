@@ -68,8 +68,9 @@ func (e *mlflowExporter) attachWindow() time.Duration {
 }
 
 // exportSystem writes one host resource's values into every active run on
-// that host. It returns a retryable error when a run could not be written.
-func (e *mlflowExporter) exportSystem(ctx context.Context, rm pmetric.ResourceMetrics, host string) error {
+// that host. procs are its processes when noteGPUs already read them. It
+// returns a retryable error when a run could not be written.
+func (e *mlflowExporter) exportSystem(ctx context.Context, rm pmetric.ResourceMetrics, host string, procs map[int64]procPoint) error {
 	snap := sysmetrics.Convert(rm, host, e.cfg.SystemMetrics.Mode, e.systemKey)
 	if snap.Empty() {
 		return nil
@@ -82,8 +83,7 @@ func (e *mlflowExporter) exportSystem(ctx context.Context, rm pmetric.ResourceMe
 		tenant = v.Str()
 	}
 	ctx = e.flowContext(ctx, tenant, "system\x00"+host)
-	var procs map[int64]procPoint
-	if len(snap.Process) > 0 {
+	if procs == nil && len(snap.Process) > 0 {
 		procs = gpuProcesses(rm)
 	}
 	targets, hostCounts := e.runs.RunsOnHost(host, e.now().Add(-e.attachWindow()))

@@ -256,28 +256,32 @@ func (s *Server) setStatus(i, status int) {
 	s.records[i].Status = status
 }
 
-// statusWriter remembers the status written, for the request log.
-type statusWriter struct {
+// StatusWriter remembers the status written (the request log; the load
+// driver counts what the server accepted).
+type StatusWriter struct {
 	http.ResponseWriter
-	status int
+	// Status is the status written, 0 before anything was.
+	Status int
 }
 
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
+// WriteHeader records the first status.
+func (w *StatusWriter) WriteHeader(code int) {
+	if w.Status == 0 {
+		w.Status = code
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
+// Write records 200 when nothing was written before.
+func (w *StatusWriter) Write(b []byte) (int, error) {
+	if w.Status == 0 {
+		w.Status = http.StatusOK
 	}
 	return w.ResponseWriter.Write(b)
 }
 
 // Unwrap lets http.ResponseController reach Hijack.
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+func (w *StatusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // ServeHTTP handles one request: request log, faults, the Databricks
 // workspace, auth, then the route (routes.go).
@@ -285,8 +289,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ep := s.resolve(r.URL.Path)
 	body, err := readBody(r)
 	idx := s.record(r, ep.name, len(body))
-	sw := &statusWriter{ResponseWriter: w}
-	defer func() { s.setStatus(idx, sw.status) }()
+	sw := &StatusWriter{ResponseWriter: w}
+	defer func() { s.setStatus(idx, sw.Status) }()
 	if err != nil {
 		writeHTML(sw, http.StatusRequestEntityTooLarge, "413 Request Entity Too Large", "Request Entity Too Large", "The data value transmitted exceeds the capacity limit.")
 		return
@@ -307,7 +311,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // applyFault performs f and reports whether normal handling continues.
-func (s *Server) applyFault(w *statusWriter, r *http.Request, f *Fault, released chan struct{}) bool {
+func (s *Server) applyFault(w *StatusWriter, r *http.Request, f *Fault, released chan struct{}) bool {
 	if f.Latency > 0 {
 		t := time.NewTimer(f.Latency)
 		defer t.Stop()

@@ -79,25 +79,6 @@ type landing struct {
 	first map[string]time.Time // run id -> first accepted log-batch
 }
 
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusRecorder) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusRecorder) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
 func (l *landing) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !strings.HasSuffix(r.URL.Path, "/runs/log-batch") {
 		l.next.ServeHTTP(w, r)
@@ -109,9 +90,9 @@ func (l *landing) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r.Body = io.NopCloser(bytes.NewReader(body))
-	sw := &statusRecorder{ResponseWriter: w}
+	sw := &mlflowtest.StatusWriter{ResponseWriter: w}
 	l.next.ServeHTTP(sw, r)
-	if sw.status != http.StatusOK {
+	if sw.Status != http.StatusOK {
 		return
 	}
 	var req struct {

@@ -35,11 +35,11 @@ func (m *Manager) ObservePlacement(r *Run, host string, pod translate.PodRef, sl
 	}
 }
 
-// Placement is the pod and Slurm job the run's resources named on host.
-func (m *Manager) Placement(r *Run, host string) (pod translate.PodRef, slurmJob string) {
+// Pod is the pod the run's resources named on host.
+func (m *Manager) Pod(r *Run, host string) translate.PodRef {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return r.placement[host], r.slurmJobs[host]
+	return r.placement[host]
 }
 
 // InPod reports whether a process of pod uid (from its cgroup) belongs to

@@ -7,6 +7,7 @@ package sysmetrics
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -27,12 +28,14 @@ const (
 	ModeOff    Mode = "off"
 )
 
+var modes = []Mode{ModeMLflow, ModeOTel, ModeOff}
+
 // Valid reports a known mode.
-func (m Mode) Valid() bool { return m == ModeMLflow || m == ModeOTel || m == ModeOff }
+func (m Mode) Valid() bool { return slices.Contains(modes, m) }
 
 // UnmarshalText refuses an unknown mode when the config is read.
 func (m *Mode) UnmarshalText(text []byte) (err error) {
-	*m, err = enum.Parse(text, ModeMLflow, ModeOTel, ModeOff)
+	*m, err = enum.Parse(text, modes...)
 	return err
 }
 

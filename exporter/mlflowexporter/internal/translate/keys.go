@@ -3,6 +3,7 @@ package translate
 import (
 	"encoding/hex"
 	"hash/fnv"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -22,14 +23,14 @@ const (
 	KeyStyleIgnore KeyStyle = "ignore"
 )
 
+var keyStyles = []KeyStyle{KeyStyleKeyValue, KeyStyleValue, KeyStyleIgnore}
+
 // Valid reports whether s is a known style.
-func (s KeyStyle) Valid() bool {
-	return s == KeyStyleKeyValue || s == KeyStyleValue || s == KeyStyleIgnore
-}
+func (s KeyStyle) Valid() bool { return slices.Contains(keyStyles, s) }
 
 // UnmarshalText refuses an unknown style when the config is read.
 func (s *KeyStyle) UnmarshalText(text []byte) (err error) {
-	*s, err = enum.Parse(text, KeyStyleKeyValue, KeyStyleValue, KeyStyleIgnore)
+	*s, err = enum.Parse(text, keyStyles...)
 	return err
 }
 
