@@ -78,6 +78,8 @@ type Config struct {
 	// RunQuotas bounds what one run receives, degrading predictably before
 	// a server quota would refuse it.
 	RunQuotas RunQuotasConfig `mapstructure:"run_quotas"`
+	// Coalesce fills log-batch requests while a request budget applies.
+	Coalesce CoalesceConfig `mapstructure:"coalesce"`
 
 	QueueConfig configoptional.Optional[exporterhelper.QueueBatchConfig] `mapstructure:"sending_queue"`
 	RetryConfig configretry.BackOffConfig                                `mapstructure:"retry_on_failure"`
@@ -114,6 +116,18 @@ type RunQuotasConfig struct {
 	MetricSteps int64 `mapstructure:"metric_steps"`
 	Params      int64 `mapstructure:"params"`
 	Tags        int64 `mapstructure:"tags"`
+}
+
+// CoalesceConfig shapes requests while a client-side log-batch budget
+// applies (Databricks' published limits, or rate_limits.log_batch): a
+// budget shared by a whole workspace is spent on full requests, not on one
+// small request per run per flush. docs/reliability.md §9.
+type CoalesceConfig struct {
+	// MaxDelay is the longest a run's points wait in its partition of the
+	// sending queue for a full log-batch request (1000 metrics). 0 leaves
+	// batching to sending_queue.batch alone. Without a budget it does
+	// nothing: requests then cost the server little and latency wins.
+	MaxDelay time.Duration `mapstructure:"max_delay"`
 }
 
 // MetricsConfig shapes metric keys and steps, and selects metrics.
@@ -248,6 +262,20 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.RunIdleTimeout < 0 {
 		errs = append(errs, errors.New("run_idle_timeout must not be negative"))
+	}
+	if cfg.Coalesce.MaxDelay < 0 {
+		errs = append(errs, errors.New("coalesce.max_delay must not be negative"))
+	}
+	// Held points reach their run late: the run must not look idle or
+	// gone from its host meanwhile. Checked where the config itself sets a
+	// budget (with MLFLOW_TRACKING_URI=databricks it is clamped at start).
+	if d := cfg.Coalesce.MaxDelay; d > 0 && logBatchBudget(cfg, noEnv) {
+		if cfg.RunIdleTimeout > 0 && d >= cfg.RunIdleTimeout {
+			errs = append(errs, fmt.Errorf("coalesce.max_delay %s must be shorter than run_idle_timeout %s", d, cfg.RunIdleTimeout))
+		}
+		if cfg.SystemMetrics.AttachWindow > 0 && d >= cfg.SystemMetrics.AttachWindow {
+			errs = append(errs, fmt.Errorf("coalesce.max_delay %s must be shorter than system_metrics.attach_window %s", d, cfg.SystemMetrics.AttachWindow))
+		}
 	}
 	if !cfg.RunIdleEndStatus.Status().Terminal() {
 		errs = append(errs, fmt.Errorf("run_idle_end_status %q: want FINISHED, FAILED or KILLED", cfg.RunIdleEndStatus))

@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/collector/config/configopaque"
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
+	"go.uber.org/zap"
 
 	"github.com/otelcol-mlflow/otelcol-mlflow/exporter/mlflowexporter/internal/metadata"
 	"github.com/otelcol-mlflow/otelcol-mlflow/exporter/mlflowexporter/internal/sysmetrics"
@@ -83,6 +84,7 @@ func TestLoadConfig(t *testing.T) {
 		}
 		want.RateLimits = map[string]float64{"log_batch": 40, "search": 5}
 		want.RunQuotas = RunQuotasConfig{MetricSteps: 1000, Params: 50, Tags: -1}
+		want.Coalesce = CoalesceConfig{MaxDelay: 45 * time.Second}
 		q := want.QueueConfig.Get()
 		q.NumConsumers = 2
 		q.QueueSize = 5000
@@ -135,6 +137,9 @@ func TestLoadConfig(t *testing.T) {
 		{"bad_mode", `'system_metrics.mode' "verbose": want mlflow, otel or off`},
 		{"bad_node_prefix", `'system_metrics.node_prefix' "sometimes": want auto, always or never`},
 		{"bad_attach_window", "system_metrics.attach_window"},
+		{"bad_coalesce", "coalesce.max_delay must not be negative"},
+		{"coalesce_past_idle", "coalesce.max_delay 1m30s must be shorter than run_idle_timeout 1m0s"},
+		{"coalesce_past_attach", "coalesce.max_delay 1m0s must be shorter than system_metrics.attach_window 30s"},
 		{"bad_access", `access.tenant_from "header.x"`},
 		{"bad_weight", `access.weights["a"]: 0 is not a positive number`},
 		{"databricks", ""}, // supported since the Databricks backend landed
@@ -229,4 +234,60 @@ func TestBatchOverrideKeepsRunPartitions(t *testing.T) {
 	assert.Equal(t, time.Second, b.FlushTimeout, "the shipped config's own batch settings apply")
 	assert.Equal(t, []string{runPartitionKey}, b.Partition.MetadataKeys)
 	assert.True(t, partitionedByRun(cfg))
+}
+
+// Under a log-batch budget each run's partition waits to fill a request;
+// without one, sending_queue.batch decides alone.
+func TestCoalescedQueue(t *testing.T) {
+	noPartition := func(c *Config) { c.QueueConfig.Get().Batch.Get().Partition.MetadataKeys = nil }
+	for _, tc := range []struct {
+		name      string
+		uri, env  string
+		limits    map[string]float64
+		maxDelay  time.Duration
+		mutate    func(*Config)
+		coalesced bool
+		wantDelay time.Duration // the flush timeout used; maxDelay when 0
+	}{
+		{name: "open-source server", uri: "http://mlflow:5000", maxDelay: time.Minute},
+		{name: "databricks", uri: "databricks", maxDelay: time.Minute, coalesced: true},
+		{name: "databricks profile from the environment", env: "databricks://ml", maxDelay: time.Minute, coalesced: true},
+		{name: "databricks with the log-batch limit lifted", uri: "databricks", limits: map[string]float64{"log_batch": 0}, maxDelay: time.Minute},
+		{name: "rate_limits on an open-source server", uri: "http://mlflow:5000", limits: map[string]float64{"log_batch": 5}, maxDelay: 30 * time.Second, coalesced: true},
+		{name: "only a search limit", uri: "http://mlflow:5000", limits: map[string]float64{"search": 5}, maxDelay: time.Minute},
+		{name: "max_delay 0", uri: "databricks", maxDelay: 0},
+		{name: "batches not partitioned by run", uri: "databricks", maxDelay: time.Minute, mutate: noPartition},
+		{name: "clamped under attach_window (databricks from the environment)", env: "databricks", maxDelay: time.Minute, coalesced: true,
+			mutate: func(c *Config) { c.SystemMetrics.AttachWindow = 40 * time.Second }, wantDelay: 20 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := createDefaultConfig().(*Config)
+			cfg.TrackingURI, cfg.RateLimits, cfg.Coalesce.MaxDelay = tc.uri, tc.limits, tc.maxDelay
+			if tc.mutate != nil {
+				tc.mutate(cfg)
+			}
+			before := *cfg.QueueConfig.Get().Batch.Get()
+			getenv := func(k string) string {
+				if k == "MLFLOW_TRACKING_URI" {
+					return tc.env
+				}
+				return ""
+			}
+			q := coalescedQueue(cfg, getenv, zap.NewNop())
+			got := q.Get().Batch.Get()
+			assert.Equal(t, before, *cfg.QueueConfig.Get().Batch.Get(), "the user's config is not changed")
+			if !tc.coalesced {
+				assert.Equal(t, before, *got)
+				return
+			}
+			want := tc.maxDelay
+			if tc.wantDelay != 0 {
+				want = tc.wantDelay
+			}
+			assert.Equal(t, want, got.FlushTimeout)
+			assert.Equal(t, int64(mlflow.MaxMetricsPerBatch), got.MinSize)
+			assert.Equal(t, int64(mlflow.MaxMetricsPerBatch), got.MaxSize)
+			assert.Equal(t, before.Partition, got.Partition)
+		})
+	}
 }

@@ -4,6 +4,8 @@ package mlflowexporter
 
 import (
 	"context"
+	"math"
+	"os"
 	"strings"
 	"time"
 
@@ -14,11 +16,15 @@ import (
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
+	"go.opentelemetry.io/collector/exporter/exporterhelper/xexporterhelper"
+	"go.uber.org/zap"
 
 	"github.com/otelcol-mlflow/otelcol-mlflow/exporter/mlflowexporter/internal/metadata"
 	"github.com/otelcol-mlflow/otelcol-mlflow/exporter/mlflowexporter/internal/sysmetrics"
 	"github.com/otelcol-mlflow/otelcol-mlflow/exporter/mlflowexporter/internal/translate"
+	"github.com/otelcol-mlflow/otelcol-mlflow/internal/databricks"
 	"github.com/otelcol-mlflow/otelcol-mlflow/internal/mlflow"
+	"github.com/otelcol-mlflow/otelcol-mlflow/internal/mlflow/restclient"
 )
 
 // NewFactory returns the `mlflow` exporter factory.
@@ -71,6 +77,10 @@ func createDefaultConfig() component.Config {
 		SystemMetrics: SystemMetricsConfig{
 			Mode: sysmetrics.ModeMLflow, NodePrefix: NodePrefixAuto, AttachWindow: 2 * time.Minute, EndCheckInterval: 10 * time.Second,
 		},
+		// Long enough that a run logging 1000 points a minute fills its
+		// requests (<= 1.2 requests per 1000 points), short next to
+		// attach_window and run_idle_timeout.
+		Coalesce:    CoalesceConfig{MaxDelay: 60 * time.Second},
 		QueueConfig: configoptional.Some(queue),
 		RetryConfig: retry,
 	}
@@ -84,27 +94,86 @@ func createMetricsExporter(ctx context.Context, set exporter.Settings, cfg compo
 	if err != nil {
 		return nil, err
 	}
-	if c.Access.enabled() && c.QueueConfig.HasValue() {
-		lanes, err := newTenantLanes(ctx, set, c, e)
+	queue := coalescedQueue(c, os.Getenv, set.Logger)
+	if c.Access.enabled() && queue.HasValue() {
+		lanes, err := newTenantLanes(ctx, set, c, queue, e)
 		if err != nil {
 			return nil, err
 		}
 		return runPartitioner{partition: partitionedByRun(c), access: &c.Access, tel: e.tel, lanes: lanes}, nil
 	}
-	exp, err := exporterhelper.NewMetrics(ctx, set, cfg, e.pushMetrics,
+	exp, err := newSender(ctx, set, c, queue, e,
 		exporterhelper.WithStart(e.start),
-		exporterhelper.WithShutdown(e.shutdown),
+		exporterhelper.WithShutdown(e.shutdown))
+	if err != nil || !partitionedByRun(c) && !c.Access.enabled() {
+		return exp, err
+	}
+	return runPartitioner{Metrics: exp, partition: partitionedByRun(c), access: &c.Access, tel: e.tel}, nil
+}
+
+// newSender is exporterhelper's sender (sending queue, batcher, retries)
+// around the export, with encodedBatch as its request type.
+func newSender(ctx context.Context, set exporter.Settings, c *Config, queue configoptional.Optional[exporterhelper.QueueBatchConfig], e *mlflowExporter, opts ...exporterhelper.Option) (exporter.Metrics, error) {
+	return xexporterhelper.NewMetricsRequest(ctx, set, toEncodedBatch, pushEncoded(e.pushMetrics), append([]exporterhelper.Option{
 		exporterhelper.WithCapabilities(consumer.Capabilities{MutatesData: false}),
 		// Each HTTP request has confighttp's timeout; one export may make
 		// several (find the run, then one log-batch per 1000 points).
 		exporterhelper.WithTimeout(exporterhelper.TimeoutConfig{Timeout: 0}),
 		exporterhelper.WithRetry(c.RetryConfig),
-		exporterhelper.WithQueue(c.QueueConfig),
-	)
-	if err != nil || !partitionedByRun(c) && !c.Access.enabled() {
-		return exp, err
+		xexporterhelper.WithQueueBatch(queue, encodedBatchSettings()),
+	}, opts...)...)
+}
+
+// coalescedQueue is the sending queue the exporter runs with. While a
+// log-batch budget applies (budgetBinds), each run's partition is held
+// until it fills one request or coalesce.max_delay passes, instead of
+// sending_queue.batch's flush_timeout: requests then scale with data, not
+// with runs. The held points stay in the queue (persistent with
+// file_storage) until their request landed, so holding loses nothing on a
+// crash. docs/reliability.md §9.
+func coalescedQueue(c *Config, getenv func(string) string, logger *zap.Logger) configoptional.Optional[exporterhelper.QueueBatchConfig] {
+	if c.Coalesce.MaxDelay <= 0 || !partitionedByRun(c) || !logBatchBudget(c, getenv) {
+		return c.QueueConfig
 	}
-	return runPartitioner{Metrics: exp, partition: partitionedByRun(c), access: &c.Access, tel: e.tel}, nil
+	delay := c.Coalesce.MaxDelay
+	if limit := min(c.SystemMetrics.AttachWindow, idleOrMax(c.RunIdleTimeout)) / 2; delay >= 2*limit && limit > 0 {
+		logger.Warn("coalesce.max_delay is not shorter than system_metrics.attach_window or run_idle_timeout: held points would reach runs that look gone; holding half as long instead",
+			zap.Duration("max_delay", delay), zap.Duration("used", limit))
+		delay = limit
+	}
+	q := *c.QueueConfig.Get()
+	b := *q.Batch.Get()
+	b.FlushTimeout = delay
+	if b.Sizer == exporterhelper.RequestSizerTypeItems || b.Sizer == (exporterhelper.RequestSizerType{}) && q.Sizer == exporterhelper.RequestSizerTypeItems {
+		// One OTLP point is one MLflow metric (histograms aside): a
+		// partition that reaches a full request leaves at once, and one
+		// that would overfill it is split at the request's size.
+		b.MinSize = mlflow.MaxMetricsPerBatch
+		b.MaxSize = mlflow.MaxMetricsPerBatch
+	}
+	q.Batch = configoptional.Some(b)
+	logger.Info("A log-batch request budget applies: each run's points wait in the sending queue until they fill a request, at most coalesce.max_delay",
+		zap.Duration("max_delay", delay))
+	return configoptional.Some(q)
+}
+
+// idleOrMax is run_idle_timeout, where 0 (never idle) is no bound.
+func idleOrMax(d time.Duration) time.Duration {
+	if d <= 0 {
+		return time.Duration(math.MaxInt64)
+	}
+	return d
+}
+
+func noEnv(string) string { return "" }
+
+// logBatchBudget says whether a client-side log-batch rate limit applies:
+// Databricks' published one unless rate_limits lifts it, or rate_limits.
+func logBatchBudget(c *Config, getenv func(string) string) bool {
+	if v, ok := c.RateLimits[restclient.GroupLogBatch]; ok {
+		return v > 0
+	}
+	return databricks.IsURI(resolveTrackingURI(c.TrackingURI, getenv)) && databricks.DefaultRateLimits()[restclient.GroupLogBatch] > 0
 }
 
 // partitionedByRun says whether the sending queue batches per run, so that

@@ -10,7 +10,6 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/configoptional"
-	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 	"go.opentelemetry.io/collector/pdata/pmetric"
@@ -96,7 +95,7 @@ func laneID(id component.ID, lane string) component.ID {
 	return component.NewIDWithName(id.Type(), name)
 }
 
-func newTenantLanes(ctx context.Context, set exporter.Settings, c *Config, e *mlflowExporter) (*tenantLanes, error) {
+func newTenantLanes(ctx context.Context, set exporter.Settings, c *Config, queue configoptional.Optional[exporterhelper.QueueBatchConfig], e *mlflowExporter) (*tenantLanes, error) {
 	l := &tenantLanes{cfg: &c.Access, senders: map[string]exporter.Metrics{}, start: e.start, stop: e.shutdown}
 	names := laneNames(&c.Access)
 	total := 0.0
@@ -104,17 +103,12 @@ func newTenantLanes(ctx context.Context, set exporter.Settings, c *Config, e *ml
 		total += laneWeight(&c.Access, n)
 	}
 	for _, n := range names {
-		q := *c.QueueConfig.Get()
+		q := *queue.Get()
 		share := laneWeight(&c.Access, n) / total
 		q.QueueSize = max(int64(float64(q.QueueSize)*share), 1000)
 		laneSet := set
 		laneSet.ID = laneID(set.ID, n)
-		sender, err := exporterhelper.NewMetrics(ctx, laneSet, c, e.pushMetrics,
-			exporterhelper.WithCapabilities(consumer.Capabilities{MutatesData: false}),
-			exporterhelper.WithTimeout(exporterhelper.TimeoutConfig{Timeout: 0}),
-			exporterhelper.WithRetry(c.RetryConfig),
-			exporterhelper.WithQueue(configoptional.Some(q)),
-		)
+		sender, err := newSender(ctx, laneSet, c, configoptional.Some(q), e)
 		if err != nil {
 			return nil, fmt.Errorf("sending queue of tenant lane %q: %w", n, err)
 		}

@@ -57,6 +57,7 @@ func TestQuietTenantIsNotDelayedByANoisyOne(t *testing.T) {
 	const flush = 100 * time.Millisecond
 	cfg.QueueConfig.Get().Batch.Get().FlushTimeout = flush
 	cfg.RateLimits = map[string]float64{"log_batch": 6} // a slot every 167 ms, 333 ms per tenant
+	cfg.Coalesce.MaxDelay = 0                           // the lanes alone: coalescing would hold every run's points
 	cfg.Access = AccessConfig{
 		TenantFrom: []string{"auth.subject"},
 		Tenants:    map[string][]string{"noisy": {"/Shared/noisy/*"}, "quiet": {"/Shared/quiet/*"}},

@@ -53,6 +53,9 @@ func TestDatabricksOAuthM2M(t *testing.T) {
 	exporterCfg := `
 tracking_uri: databricks
 experiment_name: /Shared/otel/e2e
+# Requests every second, so that they span the 3 s token lifetimes.
+coalesce:
+  max_delay: 1s
 sending_queue:
   batch:
     flush_timeout: 100ms

@@ -73,6 +73,9 @@ protocols:
 tracking_uri: %s
 rate_limits:
   log_batch: %d
+# The scheduler alone: with coalescing each run would wait to fill a request.
+coalesce:
+  max_delay: 0s
 sending_queue:
   batch:
     flush_timeout: %s

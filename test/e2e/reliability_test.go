@@ -167,7 +167,8 @@ func TestReliabilityClientRateLimit(t *testing.T) {
 		extra   string
 		limited bool
 	}{
-		{"limited", fmt.Sprintf("rate_limits:\n  log_batch: %d\n", limit), true},
+		// Without coalescing: the pacing of every flush is under test.
+		{"limited", fmt.Sprintf("rate_limits:\n  log_batch: %d\ncoalesce:\n  max_delay: 0s\n", limit), true},
 		{"unlimited", "", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
