@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -119,20 +120,11 @@ type fnUse func(k int) (mem uint64, sm uint32, running bool)
 // one; on the GPU in the given phases only, or in all when none is given.
 func fnLinear(mem0, memStep uint64, sm0 uint32, phases ...int) fnUse {
 	return func(k int) (uint64, uint32, bool) {
-		if len(phases) > 0 && !containsInt(phases, k) {
+		if len(phases) > 0 && !slices.Contains(phases, k) {
 			return 0, 0, false
 		}
 		return mem0 + uint64(k)*memStep, sm0 + uint32(k), true
 	}
-}
-
-func containsInt(s []int, v int) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // Containers of the fixture's pods (internal/cgroups/testdata/README.md):
