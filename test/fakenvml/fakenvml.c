@@ -144,10 +144,13 @@ static int parse_u64(const char *s, unsigned long long *out)
 
 static int parse_gpu(struct gpu *g, char *rest, char *err, size_t errlen)
 {
-	char *name = strstr(rest, "name=");
-	if (name != NULL && (name == rest || name[-1] == ' ' || name[-1] == '\t')) {
-		set_str(g->name, sizeof g->name, name + 5);
-		*name = '\0';
+	/* name= starts a token (not, say, inside a uuid) and takes the rest. */
+	for (char *name = strstr(rest, "name="); name != NULL; name = strstr(name + 1, "name=")) {
+		if (name == rest || name[-1] == ' ' || name[-1] == '\t') {
+			set_str(g->name, sizeof g->name, name + 5);
+			*name = '\0';
+			break;
+		}
 	}
 	char *save = NULL;
 	for (char *tok = strtok_r(rest, " \t", &save); tok != NULL; tok = strtok_r(NULL, " \t", &save)) {
