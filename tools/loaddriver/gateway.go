@@ -50,6 +50,10 @@ import (
 )
 
 type gatewayOpts struct {
+	// cpuProfile, when set, is where a 30 s CPU profile of the collector
+	// (pprof extension) taken from profileAt after the start is written.
+	cpuProfile  string
+	profileAt   time.Duration
 	bin         string
 	duration    time.Duration
 	interval    time.Duration
@@ -61,6 +65,7 @@ type gatewayOpts struct {
 	cumulative  bool
 	drain       time.Duration
 	memLimitMiB int
+	discard     bool // landing.discard
 }
 
 // dbxPAT is the token the collector presents to the fake workspace.
@@ -71,6 +76,11 @@ const dbxPAT = "dapi-loaddriver"
 // last point landed.
 type landing struct {
 	next http.Handler
+	// discard keeps the test server from storing metric values (an hour of
+	// 50,000 points/s would not fit in memory): each log-batch is still
+	// answered by the server, for its run, params and tags, with its
+	// metrics counted here and removed from the body.
+	discard bool
 
 	points atomic.Int64
 	last   atomic.Int64 // unix ns of the last accepted log-batch
@@ -89,17 +99,24 @@ func (l *landing) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	sw := &mlflowtest.StatusWriter{ResponseWriter: w}
-	l.next.ServeHTTP(sw, r)
-	if sw.Status != http.StatusOK {
-		return
-	}
 	var req struct {
 		RunID   string            `json:"run_id"`
 		Metrics []json.RawMessage `json:"metrics"`
 	}
-	if json.Unmarshal(body, &req) != nil || len(req.Metrics) == 0 {
+	parsed := json.Unmarshal(body, &req) == nil
+	forward := body
+	if l.discard && parsed {
+		var fields map[string]json.RawMessage
+		if json.Unmarshal(body, &fields) == nil {
+			delete(fields, "metrics")
+			forward, _ = json.Marshal(fields)
+		}
+	}
+	r.Body = io.NopCloser(bytes.NewReader(forward))
+	r.ContentLength = int64(len(forward))
+	sw := &mlflowtest.StatusWriter{ResponseWriter: w}
+	l.next.ServeHTTP(sw, r)
+	if sw.Status != http.StatusOK || !parsed || len(req.Metrics) == 0 {
 		return
 	}
 	now := time.Now()
@@ -252,12 +269,12 @@ func runGateway(o gatewayOpts) int {
 		opts = append(opts, mlflowtest.WithDatabricks(mlflowtest.Databricks{PATs: []string{dbxPAT}}))
 	}
 	srv := mlflowtest.NewServer(opts...)
-	land := &landing{next: srv, first: map[string]time.Time{}}
+	land := &landing{next: srv, first: map[string]time.Time{}, discard: o.discard}
 	addr, stopServer := serve(land)
 	defer stopServer()
 	dir, cleanup := tempDir("loaddriver-gateway")
 	defer cleanup()
-	grpcPort, healthPort, metricsPort := freePort(), freePort(), freePort()
+	grpcPort, healthPort, metricsPort, pprofPort := freePort(), freePort(), freePort(), freePort()
 	trackingURI, experiment := "http://"+addr, "load-gateway"
 	env := os.Environ()
 	if o.databricks {
@@ -290,8 +307,9 @@ receivers:
 extensions:
   file_storage: {directory: %q, create_directory: true}
   health_check: {endpoint: "127.0.0.1:%d"}
+  pprof: {endpoint: "127.0.0.1:%d"}
 service:
-  extensions: [file_storage, health_check]
+  extensions: [file_storage, health_check, pprof]
   telemetry:
     metrics:
       level: normal
@@ -299,7 +317,7 @@ service:
         - pull: {exporter: {prometheus: {host: 127.0.0.1, port: %d}}}
   pipelines:
     metrics: {receivers: [otlp], %sexporters: [mlflow]}
-`, grpcPort, processors, trackingURI, experiment, filepath.Join(dir, "queue"), healthPort, metricsPort, pipelineProcessors)
+`, grpcPort, processors, trackingURI, experiment, filepath.Join(dir, "queue"), healthPort, pprofPort, metricsPort, pipelineProcessors)
 	cfgPath := filepath.Join(dir, "config.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		log.Fatal(err)
@@ -368,6 +386,16 @@ service:
 	)
 	_, _, driverCPU0, _ := procStats(os.Getpid())
 	begin := time.Now()
+	if o.cpuProfile != "" {
+		go func() {
+			time.Sleep(o.profileAt)
+			if err := fetchProfile(fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=30", pprofPort), o.cpuProfile); err != nil {
+				log.Printf("cpu profile: %v", err)
+				return
+			}
+			log.Printf("cpu profile of the collector (30 s from t=%s) in %s", o.profileAt, o.cpuProfile)
+		}()
+	}
 
 	// Collector-side observations while the load runs, every 2 s; a line
 	// every 10 s shows how the backlog and memory go.
@@ -592,4 +620,25 @@ service:
 		return 1
 	}
 	return 0
+}
+
+// fetchProfile saves what the collector's pprof extension serves at url.
+func fetchProfile(url, path string) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

@@ -61,6 +61,9 @@ func main() {
 	flag.IntVar(&gw.conns, "conns", 4, "gateway mode: OTLP gRPC connections the runs share")
 	flag.BoolVar(&gw.cumulative, "cumulative", false, "gateway mode: cumulative temporality (the SDK re-exports every step at every export)")
 	flag.DurationVar(&gw.drain, "drain", 5*time.Minute, "gateway mode: how long to wait for the points to land after the last send")
+	flag.BoolVar(&gw.discard, "discard", false, "gateway mode: the test server counts metric values but does not keep them (hour-long runs)")
+	flag.StringVar(&gw.cpuProfile, "cpuprofile", "", "gateway mode: write a 30 s CPU profile of the collector here (go tool pprof -top FILE)")
+	flag.DurationVar(&gw.profileAt, "profile-at", 60*time.Second, "gateway mode: when the -cpuprofile profile starts, after the first send")
 	flag.IntVar(&gw.memLimitMiB, "memory-limit-mib", 512, "gateway mode: memory_limiter limit_mib as in config/default.yaml (0: no memory_limiter)")
 	flag.Parse()
 	if gw.runs > 0 {
