@@ -132,9 +132,43 @@ func benchPods(b *testing.B) string {
 	return root
 }
 
+// BenchmarkUsageReader reads 50 pods' cgroups per iteration, as a scrape
+// does: with ReadUsage, opening each file afresh; with a UsageReader, its
+// files held open from the previous iteration.
+func BenchmarkUsageReader(b *testing.B) {
+	root := benchPods(b)
+	scopes, err := Scopes(root)
+	if err != nil || len(scopes) != 50 {
+		b.Fatal(len(scopes), err)
+	}
+	b.Run("ReadUsage-50", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			for _, sc := range scopes {
+				if _, err := ReadUsage(root, sc.Path); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
+	b.Run("held-50", func(b *testing.B) {
+		r := NewUsageReader(root, AllUsageFiles)
+		defer r.Close()
+		b.ReportAllocs()
+		for b.Loop() {
+			for _, sc := range scopes {
+				if _, err := r.Read(sc.Path); err != nil {
+					b.Fatal(err)
+				}
+			}
+			r.Sweep()
+		}
+	})
+}
+
 // BenchmarkScopes lists 50 pods' cgroups (the 50 pods on a node),
 // then lists and reads them: what the gpu receiver does per scrape with
-// cgroup_root.
+// cgroup_root (its UsageReader holding the files of the previous scrape).
 func BenchmarkScopes(b *testing.B) {
 	root := benchPods(b)
 	b.Run("list-50", func(b *testing.B) {
@@ -146,6 +180,8 @@ func BenchmarkScopes(b *testing.B) {
 		}
 	})
 	b.Run("list-and-read-50", func(b *testing.B) {
+		r := NewUsageReader(root, AllUsageFiles)
+		defer r.Close()
 		b.ReportAllocs()
 		for b.Loop() {
 			s, err := Scopes(root)
@@ -153,10 +189,11 @@ func BenchmarkScopes(b *testing.B) {
 				b.Fatal(len(s), err)
 			}
 			for _, sc := range s {
-				if _, err := ReadUsage(root, sc.Path); err != nil {
+				if _, err := r.Read(sc.Path); err != nil {
 					b.Fatal(err)
 				}
 			}
+			r.Sweep()
 		}
 	})
 }

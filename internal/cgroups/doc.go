@@ -15,7 +15,9 @@
 //     Slurm job). Cache does the same and keeps answers by pid and start
 //     time.
 //   - ReadUsage(cgroupRoot, path) reads cpu.stat, memory.current,
-//     memory.max and io.stat of a cgroup.
+//     memory.max and io.stat of a cgroup. A UsageReader does the same
+//     scrape after scrape, its cgroups' files held open in between (one
+//     pread each per read), and reads only the files its caller uses.
 //   - Procs(cgroupRoot, path) lists the pids of a cgroup and its
 //     descendants: a pod's, or a Slurm job's with all its steps.
 //   - Scopes(cgroupRoot) lists the cgroups of the node's pods (both

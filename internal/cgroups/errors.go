@@ -37,15 +37,19 @@ var (
 
 // fileError wraps a read error of path in the sentinel that fits it.
 func fileError(path string, err error) error {
-	kind := ErrUnreadable
+	return fmt.Errorf("cgroups: %s: %w: %w", path, errorKind(err), err)
+}
+
+// errorKind is the sentinel that fits a read error.
+func errorKind(err error) error {
 	switch {
 	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ESRCH):
 		// ESRCH: /proc/<pid> of a process that exited while it was read.
-		kind = ErrNotFound
+		return ErrNotFound
 	case errors.Is(err, fs.ErrPermission):
-		kind = ErrPermission
+		return ErrPermission
 	}
-	return fmt.Errorf("cgroups: %s: %w: %w", path, kind, err)
+	return ErrUnreadable
 }
 
 func malformed(path, what string) error {

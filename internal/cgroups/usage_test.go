@@ -56,6 +56,14 @@ func TestReadUsageFixtureTree(t *testing.T) {
 			got, err := ReadUsage(fixtureCgroup, tc.path)
 			require.NoError(t, err)
 			assert.Equal(t, tc.want, got)
+
+			r := NewUsageReader(fixtureCgroup, AllUsageFiles)
+			defer r.Close()
+			for i := range 2 {
+				got, err := r.Read(tc.path)
+				require.NoError(t, err)
+				assert.Equal(t, tc.want, got, "a UsageReader, read %d", i)
+			}
 		})
 	}
 }
@@ -81,6 +89,15 @@ func TestReadUsageErrors(t *testing.T) {
 			got, err := ReadUsage(tc.root, tc.path)
 			require.ErrorIs(t, err, tc.err)
 			assert.Equal(t, tc.partial, got, "what was read before the error")
+
+			r := NewUsageReader(tc.root, AllUsageFiles)
+			defer r.Close()
+			for i := range 2 {
+				got, rerr := r.Read(tc.path)
+				require.ErrorIs(t, rerr, tc.err)
+				assert.Equal(t, err.Error(), rerr.Error(), "a UsageReader, read %d", i)
+				assert.Equal(t, tc.partial, got, "a UsageReader, read %d", i)
+			}
 		})
 	}
 }
@@ -103,6 +120,14 @@ func TestReadUsageUnreadable(t *testing.T) {
 			_, err := ReadUsage(root, jobPath)
 			require.ErrorIs(t, err, ErrPermission)
 			assert.ErrorIs(t, err, fs.ErrPermission)
+
+			r := NewUsageReader(root, AllUsageFiles)
+			defer r.Close()
+			for range 2 {
+				_, err := r.Read(jobPath)
+				require.ErrorIs(t, err, ErrPermission)
+				assert.ErrorIs(t, err, fs.ErrPermission)
+			}
 		})
 	}
 }

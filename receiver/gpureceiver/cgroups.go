@@ -33,9 +33,12 @@ type cgroupScraper struct {
 	logger *zap.Logger
 	warn   *warnLimiter
 
-	// The package's functions; tests wrap them.
-	scopes    func(root string) ([]cgroups.Scope, error)
-	readUsage func(root, path string) (cgroups.Usage, error)
+	// scopes is cgroups.Scopes; tests wrap it.
+	scopes func(root string) ([]cgroups.Scope, error)
+	// usage holds the listed cgroups' files open from one scrape to the
+	// next. It is made by the first scrape, which knows the enabled
+	// metrics and so the files worth reading.
+	usage *cgroups.UsageReader
 	// numCPU is the node's number of logical CPUs; memTotal its physical
 	// memory, 0 when unknown.
 	numCPU   func() int
@@ -57,14 +60,13 @@ type cgroupCPUSample struct {
 
 func newCgroupScraper(root string, logger *zap.Logger, warn *warnLimiter, host *hostScraper) *cgroupScraper {
 	return &cgroupScraper{
-		root:      root,
-		logger:    logger,
-		warn:      warn,
-		scopes:    cgroups.Scopes,
-		readUsage: cgroups.ReadUsage,
-		numCPU:    func() int { return host.numCPU },
-		memTotal:  host.totalMemory,
-		prev:      make(map[string]cgroupCPUSample),
+		root:     root,
+		logger:   logger,
+		warn:     warn,
+		scopes:   cgroups.Scopes,
+		numCPU:   func() int { return host.numCPU },
+		memTotal: host.totalMemory,
+		prev:     make(map[string]cgroupCPUSample),
 	}
 }
 
@@ -78,11 +80,29 @@ func anyCgroupMetric(mb *metadata.MetricsBuilder) bool {
 	return false
 }
 
+// usageFiles is what the enabled metrics need read besides cpu.stat.
+func usageFiles(mb *metadata.MetricsBuilder) cgroups.UsageFiles {
+	var f cgroups.UsageFiles
+	if mb.Enabled(metadata.ContainerMemoryUsage) || mb.Enabled(metadata.ContainerMemoryUtilization) {
+		f |= cgroups.MemoryCurrentFile
+	}
+	if mb.Enabled(metadata.ContainerMemoryUtilization) {
+		f |= cgroups.MemoryMaxFile
+	}
+	if mb.Enabled(metadata.ContainerDiskIo) {
+		f |= cgroups.IOStatFile
+	}
+	return f
+}
+
 func (c *cgroupScraper) scrape(ctx context.Context, mb *metadata.MetricsBuilder, hostName string, ts pcommon.Timestamp, now time.Time) {
 	if !anyCgroupMetric(mb) {
 		return
 	}
 	c.gen++
+	if c.usage == nil {
+		c.usage = cgroups.NewUsageReader(c.root, usageFiles(mb))
+	}
 	scopes, err := c.scopes(c.root)
 	switch {
 	case errors.Is(err, cgroups.ErrNotV2):
@@ -95,8 +115,9 @@ func (c *cgroupScraper) scrape(ctx context.Context, mb *metadata.MetricsBuilder,
 		c.warn.Warn("cgroup/list", "Cannot list some pods' or Slurm jobs' cgroups under cgroup_root; they are left out",
 			zap.String("cgroup_root", c.root), zap.Error(err))
 	}
+	rb := metadata.NewResourceBuilder() // each Emit starts it over
 	for _, sc := range scopes {
-		u, err := c.readUsage(c.root, sc.Path)
+		u, err := c.usage.Read(sc.Path)
 		if err != nil {
 			if errors.Is(err, cgroups.ErrNotFound) || errors.Is(err, cgroups.ErrNotV2) {
 				continue // the pod or job ended since the listing
@@ -104,16 +125,24 @@ func (c *cgroupScraper) scrape(ctx context.Context, mb *metadata.MetricsBuilder,
 			c.warn.Warn("cgroup/read/"+errorKind(err), "Cannot read a pod's or Slurm job's cgroup: its container.* metrics are partial",
 				zap.String("cgroup", sc.Path), zap.Error(err))
 		}
-		rb := metadata.NewResourceBuilder()
 		rb.SetHostName(hostName)
 		rb.SetK8sPodUID(sc.PodUID)
 		rb.SetSlurmJobID(sc.SlurmJobID)
 		c.record(ctx, mb.NewResource(rb.Emit(), ts), mb, sc.Path, u, now)
 	}
+	c.usage.Sweep()
 	for path, p := range c.prev {
 		if p.gen != c.gen {
 			delete(c.prev, path)
 		}
+	}
+}
+
+// shutdown closes the cgroup files held between scrapes.
+func (c *cgroupScraper) shutdown() {
+	if c.usage != nil {
+		c.usage.Close()
+		c.usage = nil
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -61,8 +62,8 @@ type cgroupRig struct {
 }
 
 // newCgroupRig starts a scraper reading root; with only, every metric but
-// the container.* ones is off.
-func newCgroupRig(t testing.TB, root string, only bool) *cgroupRig {
+// the container.* ones is off; then tweak, if any, changes the config.
+func newCgroupRig(t testing.TB, root string, only bool, tweak ...func(*Config)) *cgroupRig {
 	t.Helper()
 	cfg := createDefaultConfig().(*Config)
 	cfg.CgroupRoot = root
@@ -70,6 +71,9 @@ func newCgroupRig(t testing.TB, root string, only bool) *cgroupRig {
 		for id := range metadata.MetricCount {
 			cfg.Metrics.SetEnabled(id, strings.HasPrefix(metadata.Descriptors[id].Name, "container."))
 		}
+	}
+	for _, f := range tweak {
+		f(cfg)
 	}
 	core, logs := observer.New(zapcore.InfoLevel)
 	r := &cgroupRig{root: root, now: testStart, logs: logs}
@@ -371,6 +375,94 @@ func TestCgroupMetricsOffSkipsReads(t *testing.T) {
 func TestCgroupOffByDefault(t *testing.T) {
 	s := newScraper(createDefaultConfig().(*Config), zap.NewNop(), component.BuildInfo{}, time.Now)
 	assert.Nil(t, s.cgroups)
+}
+
+// With container.disk.io off io.stat is not read: one that cannot be read
+// is not noticed. The memory files are read for the memory metrics only.
+func TestCgroupReadsOnlyEnabledMetricsFiles(t *testing.T) {
+	root := copyFixture(t)
+	io := filepath.Join(root, filepath.FromSlash(cgP1), "io.stat")
+	require.NoError(t, os.Remove(io))
+	require.NoError(t, os.Mkdir(io, 0o755))
+	r := newCgroupRig(t, root, true, func(cfg *Config) { cfg.Metrics.SetEnabled(metadata.ContainerDiskIo, false) })
+	r.scrape(t)
+	got := cgroupPoints(t, r.scrape(t))
+	assert.Contains(t, got, "pod/"+uidP1+" container.memory.usage")
+	assert.NotContains(t, got, "pod/"+uidP1+" container.disk.io read")
+	assert.Zero(t, r.logs.Len(), "%v", r.logs.All())
+
+	for _, tc := range []struct {
+		enabled []metadata.MetricID
+		want    cgroups.UsageFiles
+	}{
+		{cgroupMetrics[:], cgroups.AllUsageFiles},
+		{[]metadata.MetricID{metadata.ContainerCPUUtilization}, 0},
+		{[]metadata.MetricID{metadata.ContainerMemoryUsage}, cgroups.MemoryCurrentFile},
+		{[]metadata.MetricID{metadata.ContainerMemoryUtilization}, cgroups.MemoryCurrentFile | cgroups.MemoryMaxFile},
+		{[]metadata.MetricID{metadata.ContainerDiskIo}, cgroups.IOStatFile},
+	} {
+		cfg := createDefaultConfig().(*Config)
+		for id := range metadata.MetricCount {
+			cfg.Metrics.SetEnabled(id, slices.Contains(tc.enabled, id))
+		}
+		assert.Equal(t, tc.want, usageFiles(metadata.NewMetricsBuilder(cfg.Metrics, component.BuildInfo{}, 0)), "%v", tc.enabled)
+	}
+}
+
+// openFDs is the number of this process's open file descriptors.
+func openFDs(t testing.TB) int {
+	t.Helper()
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("no /proc/self/fd: %v", err)
+	}
+	return len(fds)
+}
+
+// The scraper keeps the files of the latest scrape's pods open, four each,
+// while pods start and end (some between the listing and the read), and
+// closes them at shutdown.
+func TestCgroupHeldFilesBounded(t *testing.T) {
+	root := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(root, "cgroup.controllers"), []byte("cpu io memory\n"), 0o644))
+	pod := func(i int) string {
+		return fmt.Sprintf("/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod6b2d1a4c_5e3f_4a7b_9c8d_%012x.slice", i)
+	}
+	add := func(i int) {
+		dir := filepath.Join(root, filepath.FromSlash(pod(i)))
+		require.NoError(t, os.MkdirAll(dir, 0o755))
+		for file, data := range map[string]string{"cpu.stat": cpuStat(uint64(i)), "memory.current": "4096\n", "memory.max": "max\n", "io.stat": ""} {
+			require.NoError(t, os.WriteFile(filepath.Join(dir, file), []byte(data), 0o644))
+		}
+	}
+	remove := func(i int) { require.NoError(t, os.RemoveAll(filepath.Join(root, filepath.FromSlash(pod(i))))) }
+	const live = 8
+	for i := range live {
+		add(i)
+	}
+	r := newCgroupRig(t, root, true)
+	before := openFDs(t)
+	list := r.s.cgroups.scopes
+	for n := range 20 {
+		remove(n)
+		add(n + live)
+		r.s.cgroups.scopes = func(root string) ([]cgroups.Scope, error) {
+			s, err := list(root)
+			remove(n + 1) // it ends after the listing
+			return s, err
+		}
+		got := cgroupPoints(t, r.scrape(t))
+		add(n + 1)
+		pods := map[string]bool{}
+		for k := range got {
+			pods[strings.Fields(k)[0]] = true
+		}
+		assert.Len(t, pods, live-1, "scrape %d", n)
+		assert.Equal(t, before+4*(live-1), openFDs(t), "scrape %d: the files of the pods read", n)
+	}
+	assert.Zero(t, r.logs.Len(), "%v", r.logs.All())
+	require.NoError(t, r.s.shutdown(context.Background()))
+	assert.Equal(t, before, openFDs(t), "closed at shutdown")
 }
 
 // benchPods is a cgroup v2 root with n burstable pods of the systemd driver,

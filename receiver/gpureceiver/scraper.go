@@ -152,5 +152,8 @@ func (s *gpuScraper) shutdown(context.Context) error {
 		errs = append(errs, s.gpu.shutdown())
 		s.gpu = nil
 	}
+	if s.cgroups != nil {
+		s.cgroups.shutdown()
+	}
 	return errors.Join(errs...)
 }
