@@ -26,11 +26,10 @@ import (
 // releases a request only when the batch that holds it was exported, and
 // the persistent queue stores client metadata with each request, so the
 // partitions survive a restart. Coalescing happens inside the queue, never
-// in memory after an acknowledgement. And it adapts to the backend's
-// budget: while every queue consumer waits on the rate limiter, a run's
-// partition keeps filling (up to max_size), so requests grow exactly when
-// the budget binds; when it does not, a partition flushes after
-// flush_timeout. docs/reliability.md.
+// in memory after an acknowledgement. Under a log-batch budget a partition
+// is held until it fills one request or coalesce.max_delay passes
+// (coalescedQueue); otherwise it flushes after flush_timeout.
+// docs/reliability.md.
 const runPartitionKey = "otelcol-mlflow-run"
 
 // runAttributes are the resource attributes that decide a resource's run
