@@ -49,6 +49,9 @@ func TestConcurrentWritersKeepEveryPoint(t *testing.T) {
 		}
 	}
 	wg.Wait()
+	s.mu.Lock()
+	assert.Empty(t, s.runLocks, "a run's lock is dropped when nobody holds or waits for it")
+	s.mu.Unlock()
 	close(errs)
 	for err := range errs {
 		require.NoError(t, err)

@@ -63,7 +63,7 @@ type Store struct {
 	expMu sync.Mutex
 
 	mu       sync.Mutex // guards runLocks and runDirs; never held while waiting on another lock
-	runLocks map[string]*sync.Mutex
+	runLocks map[string]*runLock
 	runDirs  map[string]string // run id -> experiment directory, a lookup cache
 
 	fds    *fdCache
@@ -102,7 +102,7 @@ func Open(uri string, opts ...Option) (*Store, error) {
 		artifactRoot: fileURI(root),
 		clock:        time.Now,
 		ids:          RandomIDs{},
-		runLocks:     make(map[string]*sync.Mutex),
+		runLocks:     make(map[string]*runLock),
 		runDirs:      make(map[string]string),
 		fds:          newFDCache(DefaultMaxOpenFiles),
 	}
@@ -204,17 +204,37 @@ func (s *Store) withRun(runID string, access runAccess, fn func(loc runLoc) erro
 	return fn(loc)
 }
 
+// runLock is a run's lock, kept only while someone holds or waits for it:
+// a collector that writes to thousands of runs over months must not keep
+// a lock for each.
+type runLock struct {
+	sync.Mutex
+	users int // guarded by Store.mu
+}
+
+// maxCachedRunDirs bounds the run location cache; a miss only costs a
+// directory lookup.
+const maxCachedRunDirs = 10_000
+
 // lockRun takes runID's lock and returns its release. Callers hold s.layout.
 func (s *Store) lockRun(runID string) (unlock func()) {
 	s.mu.Lock()
 	l, ok := s.runLocks[runID]
 	if !ok {
-		l = new(sync.Mutex)
+		l = new(runLock)
 		s.runLocks[runID] = l
 	}
+	l.users++
 	s.mu.Unlock()
 	l.Lock()
-	return l.Unlock
+	return func() {
+		l.Unlock()
+		s.mu.Lock()
+		if l.users--; l.users == 0 {
+			delete(s.runLocks, runID)
+		}
+		s.mu.Unlock()
+	}
 }
 
 // cachedRunDir is the experiment directory runID was last found in.
@@ -229,6 +249,9 @@ func (s *Store) cachedRunDir(runID string) (expDir string, ok bool) {
 func (s *Store) rememberRun(runID, expDir string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if _, ok := s.runDirs[runID]; !ok && len(s.runDirs) >= maxCachedRunDirs {
+		clear(s.runDirs)
+	}
 	s.runDirs[runID] = expDir
 }
 
