@@ -11,6 +11,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/xpdata/pref"
 	pdatareq "go.opentelemetry.io/collector/pdata/xpdata/request"
+
+	"github.com/otelcol-mlflow/otelcol-mlflow/exporter/mlflowexporter/internal/translate"
 )
 
 // encodedBatch is the sending queue's request type. A run's batch may wait
@@ -247,7 +249,7 @@ func takePoints(md pmetric.Metrics, n int) pmetric.Metrics {
 			}
 			var restSM pmetric.ScopeMetrics
 			sm.Metrics().RemoveIf(func(m pmetric.Metric) bool {
-				count := metricPoints(m)
+				count := translate.DataPointCount(m)
 				if kept+count <= n {
 					kept += count
 					return false
@@ -277,22 +279,6 @@ func takePoints(md pmetric.Metrics, n int) pmetric.Metrics {
 		return rm.ScopeMetrics().Len() == 0
 	})
 	return rest
-}
-
-func metricPoints(m pmetric.Metric) int {
-	switch m.Type() {
-	case pmetric.MetricTypeGauge:
-		return m.Gauge().DataPoints().Len()
-	case pmetric.MetricTypeSum:
-		return m.Sum().DataPoints().Len()
-	case pmetric.MetricTypeHistogram:
-		return m.Histogram().DataPoints().Len()
-	case pmetric.MetricTypeExponentialHistogram:
-		return m.ExponentialHistogram().DataPoints().Len()
-	case pmetric.MetricTypeSummary:
-		return m.Summary().DataPoints().Len()
-	}
-	return 0
 }
 
 // splitMetric keeps m's first keep points and moves the others into tail,

@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -71,13 +70,7 @@ func fnStartCollector(t *testing.T, cfg Config, procRoot string, env []string) *
 	t.Helper()
 	dir := t.TempDir()
 	ports := newPorts(t)
-	y, err := cfg.Render(ports, dir)
-	require.NoError(t, err)
-	y = strings.Replace(y, "\nexporters:\n", "\nexporters:\n  debug:\n    verbosity: normal\n", 1)
-	require.Equal(t, 1, strings.Count(y, "exporters: [mlflow]"), "one pipeline:\n%s", y)
-	y = strings.Replace(y, "exporters: [mlflow]", "exporters: [mlflow, debug]", 1)
-	path := filepath.Join(dir, "config.yaml")
-	require.NoError(t, os.WriteFile(path, []byte(y), 0o600))
+	y, path := renderWithDebug(t, cfg, ports, dir)
 	const script = `ln -s "/proc/$$" "$HOST_PROC/$$" && exec "$0" "$@"`
 	env = append(env, "HOST_PROC="+procRoot)
 	return launch(t, dir, ports, y, env, "/bin/sh", "-c", script, collectorBinary(t), "--config", path)

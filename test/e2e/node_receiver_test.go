@@ -99,14 +99,22 @@ func nrStartCollector(t *testing.T, cfg Config) *Collector {
 	t.Helper()
 	dir := t.TempDir()
 	ports := newPorts(t)
+	_, path := renderWithDebug(t, cfg, ports, dir)
+	return StartCollectorArgs(t, dir, ports, nil, "--config", path)
+}
+
+// renderWithDebug writes cfg into dir with a debug exporter next to mlflow
+// in its one pipeline; it returns the YAML and the file's path.
+func renderWithDebug(t *testing.T, cfg Config, ports Ports, dir string) (yaml, path string) {
+	t.Helper()
 	y, err := cfg.Render(ports, dir)
 	require.NoError(t, err)
 	y = strings.Replace(y, "\nexporters:\n", "\nexporters:\n  debug:\n    verbosity: normal\n", 1)
 	require.Equal(t, 1, strings.Count(y, "exporters: [mlflow]"), "one pipeline:\n%s", y)
 	y = strings.Replace(y, "exporters: [mlflow]", "exporters: [mlflow, debug]", 1)
-	path := filepath.Join(dir, "config.yaml")
+	path = filepath.Join(dir, "config.yaml")
 	require.NoError(t, os.WriteFile(path, []byte(y), 0o600))
-	return StartCollectorArgs(t, dir, ports, nil, "--config", path)
+	return y, path
 }
 
 // nrLogLines are the collector's log lines at level (console encoding:
