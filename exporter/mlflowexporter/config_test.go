@@ -238,7 +238,7 @@ func TestBatchOverrideKeepsRunPartitions(t *testing.T) {
 
 // Under a log-batch budget each run's partition waits to fill a request;
 // without one, sending_queue.batch decides alone.
-func TestCoalescedQueue(t *testing.T) {
+func TestHoldDelay(t *testing.T) {
 	noPartition := func(c *Config) { c.QueueConfig.Get().Batch.Get().Partition.MetadataKeys = nil }
 	for _, tc := range []struct {
 		name      string
@@ -273,21 +273,17 @@ func TestCoalescedQueue(t *testing.T) {
 				}
 				return ""
 			}
-			q := coalescedQueue(cfg, getenv, zap.NewNop())
-			got := q.Get().Batch.Get()
+			delay, hold := holdDelay(cfg, getenv, zap.NewNop())
 			assert.Equal(t, before, *cfg.QueueConfig.Get().Batch.Get(), "the user's config is not changed")
+			require.Equal(t, tc.coalesced, hold)
 			if !tc.coalesced {
-				assert.Equal(t, before, *got)
 				return
 			}
 			want := tc.maxDelay
 			if tc.wantDelay != 0 {
 				want = tc.wantDelay
 			}
-			assert.Equal(t, want, got.FlushTimeout)
-			assert.Equal(t, int64(mlflow.MaxMetricsPerBatch), got.MinSize)
-			assert.Equal(t, int64(mlflow.MaxMetricsPerBatch), got.MaxSize)
-			assert.Equal(t, before.Partition, got.Partition)
+			assert.Equal(t, want, delay)
 		})
 	}
 }

@@ -94,27 +94,47 @@ func createMetricsExporter(ctx context.Context, set exporter.Settings, cfg compo
 	if err != nil {
 		return nil, err
 	}
-	queue := coalescedQueue(c, os.Getenv, set.Logger)
+	delay, hold := holdDelay(c, os.Getenv, set.Logger)
+	queue := c.QueueConfig
+	pipeline := func(set exporter.Settings, queue configoptional.Optional[exporterhelper.QueueBatchConfig]) (exporter.Metrics, error) {
+		if hold {
+			return newSpooledSender(ctx, set, c, queue, e, delay)
+		}
+		return newSender(ctx, set, c, queue, pushEncoded(e.pushMetrics))
+	}
 	if c.Access.enabled() && queue.HasValue() {
-		lanes, err := newTenantLanes(ctx, set, c, queue, e)
+		lanes, err := newTenantLanes(set, c, queue, e, pipeline)
 		if err != nil {
 			return nil, err
 		}
 		return runPartitioner{partition: partitionedByRun(c), access: &c.Access, tel: e.tel, lanes: lanes}, nil
 	}
-	exp, err := newSender(ctx, set, c, queue, e,
-		exporterhelper.WithStart(e.start),
-		exporterhelper.WithShutdown(e.shutdown))
-	if err != nil || !partitionedByRun(c) && !c.Access.enabled() {
-		return exp, err
+	var exp exporter.Metrics
+	if hold {
+		s, err := newSpooledSender(ctx, set, c, queue, e, delay)
+		if err != nil {
+			return nil, err
+		}
+		s.start, s.stop = e.start, e.shutdown
+		exp = s
+	} else {
+		exp, err = newSender(ctx, set, c, queue, pushEncoded(e.pushMetrics),
+			exporterhelper.WithStart(e.start),
+			exporterhelper.WithShutdown(e.shutdown))
+		if err != nil {
+			return nil, err
+		}
+	}
+	if !partitionedByRun(c) && !c.Access.enabled() {
+		return exp, nil
 	}
 	return runPartitioner{Metrics: exp, partition: partitionedByRun(c), access: &c.Access, tel: e.tel}, nil
 }
 
 // newSender is exporterhelper's sender (sending queue, batcher, retries)
 // around the export, with encodedBatch as its request type.
-func newSender(ctx context.Context, set exporter.Settings, c *Config, queue configoptional.Optional[exporterhelper.QueueBatchConfig], e *mlflowExporter, opts ...exporterhelper.Option) (exporter.Metrics, error) {
-	return xexporterhelper.NewMetricsRequest(ctx, set, toEncodedBatch, pushEncoded(e.pushMetrics), append([]exporterhelper.Option{
+func newSender(ctx context.Context, set exporter.Settings, c *Config, queue configoptional.Optional[exporterhelper.QueueBatchConfig], consume xexporterhelper.RequestConsumeFunc, opts ...exporterhelper.Option) (exporter.Metrics, error) {
+	return xexporterhelper.NewMetricsRequest(ctx, set, toEncodedBatch, consume, append([]exporterhelper.Option{
 		exporterhelper.WithCapabilities(consumer.Capabilities{MutatesData: false}),
 		// Each HTTP request has confighttp's timeout; one export may make
 		// several (find the run, then one log-batch per 1000 points).
@@ -124,16 +144,14 @@ func newSender(ctx context.Context, set exporter.Settings, c *Config, queue conf
 	}, opts...)...)
 }
 
-// coalescedQueue is the sending queue the exporter runs with. While a
-// log-batch budget applies (budgetBinds), each run's partition is held
-// until it fills one request or coalesce.max_delay passes, instead of
-// sending_queue.batch's flush_timeout: requests then scale with data, not
-// with runs. The held points stay in the queue (persistent with
-// file_storage) until their request landed, so holding loses nothing on a
-// crash. docs/reliability.md §9.
-func coalescedQueue(c *Config, getenv func(string) string, logger *zap.Logger) configoptional.Optional[exporterhelper.QueueBatchConfig] {
+// holdDelay says whether each run's points are held for full requests and
+// for how long at most: while a log-batch budget applies, a run's points
+// wait in the run spool (spooled.go) until they fill one request or
+// coalesce.max_delay passes, so that requests scale with data, not with
+// runs. docs/reliability.md §1.
+func holdDelay(c *Config, getenv func(string) string, logger *zap.Logger) (time.Duration, bool) {
 	if c.Coalesce.MaxDelay <= 0 || !partitionedByRun(c) || !logBatchBudget(c, getenv) {
-		return c.QueueConfig
+		return 0, false
 	}
 	delay := c.Coalesce.MaxDelay
 	if limit := min(c.SystemMetrics.AttachWindow, idleOrMax(c.RunIdleTimeout)) / 2; delay >= 2*limit && limit > 0 {
@@ -141,20 +159,9 @@ func coalescedQueue(c *Config, getenv func(string) string, logger *zap.Logger) c
 			zap.Duration("max_delay", delay), zap.Duration("used", limit))
 		delay = limit
 	}
-	q := *c.QueueConfig.Get()
-	b := *q.Batch.Get()
-	b.FlushTimeout = delay
-	if b.Sizer == exporterhelper.RequestSizerTypeItems || b.Sizer == (exporterhelper.RequestSizerType{}) && q.Sizer == exporterhelper.RequestSizerTypeItems {
-		// One OTLP point is one MLflow metric (histograms aside): a
-		// partition that reaches a full request leaves at once, and one
-		// that would overfill it is split at the request's size.
-		b.MinSize = mlflow.MaxMetricsPerBatch
-		b.MaxSize = mlflow.MaxMetricsPerBatch
-	}
-	q.Batch = configoptional.Some(b)
-	logger.Info("A log-batch request budget applies: each run's points wait in the sending queue until they fill a request, at most coalesce.max_delay",
+	logger.Info("A log-batch request budget applies: each run's points are held until they fill a request, at most coalesce.max_delay",
 		zap.Duration("max_delay", delay))
-	return configoptional.Some(q)
+	return delay, true
 }
 
 // idleOrMax is run_idle_timeout, where 0 (never idle) is no bound.

@@ -95,7 +95,10 @@ func laneID(id component.ID, lane string) component.ID {
 	return component.NewIDWithName(id.Type(), name)
 }
 
-func newTenantLanes(ctx context.Context, set exporter.Settings, c *Config, queue configoptional.Optional[exporterhelper.QueueBatchConfig], e *mlflowExporter) (*tenantLanes, error) {
+// pipeline makes one lane's sender (factory.go).
+type pipeline func(exporter.Settings, configoptional.Optional[exporterhelper.QueueBatchConfig]) (exporter.Metrics, error)
+
+func newTenantLanes(set exporter.Settings, c *Config, queue configoptional.Optional[exporterhelper.QueueBatchConfig], e *mlflowExporter, newLane pipeline) (*tenantLanes, error) {
 	l := &tenantLanes{cfg: &c.Access, senders: map[string]exporter.Metrics{}, start: e.start, stop: e.shutdown}
 	names := laneNames(&c.Access)
 	total := 0.0
@@ -108,7 +111,7 @@ func newTenantLanes(ctx context.Context, set exporter.Settings, c *Config, queue
 		q.QueueSize = max(int64(float64(q.QueueSize)*share), 1000)
 		laneSet := set
 		laneSet.ID = laneID(set.ID, n)
-		sender, err := newSender(ctx, laneSet, c, configoptional.Some(q), e)
+		sender, err := newLane(laneSet, configoptional.Some(q))
 		if err != nil {
 			return nil, fmt.Errorf("sending queue of tenant lane %q: %w", n, err)
 		}

@@ -58,6 +58,8 @@ func (m telemetryMetricYAML) kind() string {
 	switch {
 	case m.Sum != nil && m.Sum.Monotonic:
 		return "counter/" + m.Sum.ValueType
+	case m.Sum != nil:
+		return "updowncounter/" + m.Sum.ValueType
 	case m.Gauge != nil:
 		return "gauge/" + m.Gauge.ValueType
 	case m.Histogram != nil:
@@ -137,6 +139,7 @@ func TestMetadataMatchesCode(t *testing.T) {
 		kind := "unknown"
 		switch d := m.Data.(type) {
 		case metricdata.Sum[int64]:
+			kind = "updowncounter/int"
 			if d.IsMonotonic {
 				kind = "counter/int"
 			}

@@ -25,6 +25,7 @@ type TelemetryBuilder struct {
 	ExporterMlflowRequests            metric.Int64Counter
 	ExporterMlflowRetries             metric.Int64Counter
 	ExporterMlflowRunsCreated         metric.Int64Counter
+	ExporterMlflowSpoolPoints         metric.Int64UpDownCounter
 	ExporterMlflowTenantPoints        metric.Int64Counter
 }
 
@@ -85,6 +86,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings) (*TelemetryBuilde
 		"otelcol_exporter_mlflow_runs_created",
 		metric.WithDescription("MLflow runs created by this exporter."),
 		metric.WithUnit("{run}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ExporterMlflowSpoolPoints, err = builder.meter.Int64UpDownCounter(
+		"otelcol_exporter_mlflow_spool_points",
+		metric.WithDescription("Points held for their runs' requests while a log-batch budget applies (the run spool, behind the sending queue)."),
+		metric.WithUnit("{point}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ExporterMlflowTenantPoints, err = builder.meter.Int64Counter(
