@@ -75,7 +75,9 @@ func TestSpooledRequestsAreFull(t *testing.T) {
 }
 
 // extHost is a host with extensions, as the collector passes it.
-type extHost struct{ exts map[component.ID]component.Component }
+type extHost struct {
+	exts map[component.ID]component.Component
+}
 
 func (h extHost) GetExtensions() map[component.ID]component.Component { return h.exts }
 
