@@ -121,11 +121,11 @@ type RunQuotasConfig struct {
 // CoalesceConfig shapes requests while a client-side log-batch budget
 // applies (Databricks' published limits, or rate_limits.log_batch): a
 // budget shared by a whole workspace is spent on full requests, not on one
-// small request per run per flush. docs/reliability.md §9.
+// small request per run per flush. docs/reliability.md §1.
 type CoalesceConfig struct {
-	// MaxDelay is the longest a run's points wait in its partition of the
-	// sending queue for a full log-batch request (1000 metrics). 0 leaves
-	// batching to sending_queue.batch alone. Without a budget it does
+	// MaxDelay is the longest a run's points wait in the run spool for a
+	// full log-batch request (1000 metrics). 0 leaves batching to
+	// sending_queue.batch alone. Without a budget it does
 	// nothing: requests then cost the server little and latency wins.
 	MaxDelay time.Duration `mapstructure:"max_delay"`
 }

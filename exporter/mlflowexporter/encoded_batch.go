@@ -15,14 +15,14 @@ import (
 	"github.com/otelcol-mlflow/otelcol-mlflow/exporter/mlflowexporter/internal/translate"
 )
 
-// encodedBatch is the sending queue's request type. A run's batch may wait
-// in the queue batcher for up to coalesce.max_delay (a minute by default)
-// for a full log-batch request, and a gateway holds one open batch per busy
-// run: 1000 runs hold up to a million points. exporterhelper's own metrics
-// request keeps them as pdata, each merged export with its own resource,
-// scope and metric structs (~600 bytes per held point, measured); here a
-// request that joins a batch is kept as its OTLP protobuf encoding instead
-// (~50 bytes per point) and decoded once, when the batch is exported.
+// encodedBatch is the sending queue's request type. A gateway's queue
+// batcher holds one open batch per busy run until flush_timeout, and the
+// run spool behind it (under a log-batch budget) keeps the same encodings
+// for up to coalesce.max_delay. exporterhelper's own metrics request keeps
+// merged exports as pdata, each with its own resource, scope and metric
+// structs (~600 bytes per held point, measured); here a request that joins
+// a batch is kept as its OTLP protobuf encoding instead (~50 bytes per
+// point) and decoded once, when the batch is exported.
 //
 // Durability is the queue's: the persistent queue stores each request as
 // exporterhelper's metrics request does (same encoding, with its client
