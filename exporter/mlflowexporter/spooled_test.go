@@ -123,3 +123,32 @@ func TestSpooledPointsSurviveARestart(t *testing.T) {
 	assert.Equal(t, 900, landedPoints(srv))
 	assert.Equal(t, 3, srv.RequestCount("runs/log-batch"))
 }
+
+// With access control every tenant lane holds its runs' points in a spool
+// of its own (stored under the lane's id), and each tenant's runs still get
+// full requests.
+func TestSpooledLanes(t *testing.T) {
+	srv := mlflowtest.Start(t)
+	cfg := spoolConfig(srv.URL(), time.Minute)
+	cfg.Access = AccessConfig{
+		TenantFrom: []string{"auth.subject"},
+		Tenants:    map[string][]string{"a": {"/Shared/a/*"}, "b": {"/Shared/b/*"}},
+	}
+	exp := startSpooled(t, cfg, hostWith(nil))
+	defer func() { require.NoError(t, exp.Shutdown(context.Background())) }()
+	lanes := exp.(runPartitioner).lanes
+	require.NotNil(t, lanes)
+	for _, n := range lanes.names {
+		_, ok := lanes.senders[n].(*spooledSender)
+		assert.True(t, ok, "lane %q holds points in a spool", n)
+	}
+	for _, tenant := range []string{"a", "b"} {
+		for step := range 1000 {
+			r := res{attrs: map[string]any{"mlflow.experiment.name": "/Shared/" + tenant + "/e", "mlflow.run.name": tenant},
+				points: []pt{{name: "loss", value: 1, step: int64(step), at: time.Duration(step) * time.Millisecond}}}
+			require.NoError(t, exp.ConsumeMetrics(asTenant(tenant), metrics(r)))
+		}
+	}
+	require.Eventually(t, func() bool { return landedPoints(srv) == 2000 }, 10*time.Second, 10*time.Millisecond)
+	assert.Equal(t, 2, srv.RequestCount("runs/log-batch"), "one full request per tenant's run")
+}
