@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"time"
 
@@ -188,7 +189,7 @@ func decodeRecord(b []byte) (*record, error) {
 		}
 		b = b[n:]
 	}
-	if uint64(len(b)) < vals[4] {
+	if uint64(len(b)) < vals[4] || vals[3] > math.MaxInt32 {
 		return nil, errDamaged
 	}
 	r := &record{
