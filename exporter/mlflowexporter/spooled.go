@@ -20,14 +20,15 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/otelcol-mlflow/otelcol-mlflow/exporter/mlflowexporter/internal/runspool"
+	"github.com/otelcol-mlflow/otelcol-mlflow/exporter/mlflowexporter/internal/translate"
 	"github.com/otelcol-mlflow/otelcol-mlflow/internal/mlflow"
 )
 
 // spooledSender is the exporter while a log-batch budget applies: the
-// sending queue flushes each run's partition after its flush_timeout into
-// the run spool, which holds the run's points until they fill one request
-// or have waited coalesce.max_delay, and a sender with retries but no queue
-// of its own writes them to MLflow. docs/reliability.md §1.
+// sending queue hands each run's exports to the run spool, which holds the
+// run's points until they fill one request or have waited
+// coalesce.max_delay, and a sender with retries but no queue of its own
+// writes them to MLflow. docs/reliability.md §1.
 type spooledSender struct {
 	front   exporter.Metrics // the sending queue, into the spool
 	back    exporter.Metrics // retries, into MLflow
@@ -73,7 +74,17 @@ func newSpooledSender(ctx context.Context, set exporter.Settings, c *Config, que
 		Logger:    set.Logger,
 		Held:      func(d int64) { e.tel.ExporterMlflowSpoolPoints.Add(context.Background(), d) },
 	})
-	s.front, err = newSender(ctx, set, c, queue, s.append)
+	// The queue hands each export to the spool as it reads it, without
+	// batching: a request in a batcher is in flight for the persistent
+	// queue, which rewrites its list of requests in flight with every
+	// operation. With a backlog in the queue, per-run batches held tens of
+	// thousands of requests, each operation cost O(held), and the queue
+	// drained slower than 1000 runs filled it. Unbatched, at most
+	// num_consumers requests are in flight, and the spool does the
+	// coalescing the batcher did.
+	unbatched := *q
+	unbatched.Batch = configoptional.None[exporterhelper.BatchConfig]()
+	s.front, err = newSender(ctx, set, c, configoptional.Some(unbatched), s.append)
 	return s, err
 }
 
@@ -84,7 +95,7 @@ func spoolID(id component.ID) component.ID {
 	return component.NewIDWithName(id.Type(), id.Name()+"_spool")
 }
 
-// append is the sending queue's consumer: one flushed partition becomes
+// append is the sending queue's consumer: one export of one run becomes
 // one record. Protobuf encodings of MetricsData concatenate into one.
 func (s *spooledSender) append(ctx context.Context, r xexporterhelper.Request) error {
 	b := r.(*encodedBatch)
@@ -107,8 +118,20 @@ func (s *spooledSender) append(ctx context.Context, r xexporterhelper.Request) e
 	if v := client.FromContext(ctx).Metadata.Get(runPartitionKey); len(v) > 0 {
 		key = v[0]
 	}
-	return s.spool.Append(ctx, key, data, b.items)
+	if err := s.spool.Append(ctx, key, data, b.items); err != nil {
+		return err
+	}
+	// A run that ended will not fill its request any more, and its users
+	// wait to see it FINISHED: what it holds, the end included, leaves now.
+	// The name as it appears in the encoding is enough: a false match (the
+	// name inside an attribute value) only sends a run's points early.
+	if bytes.Contains(data, runEndName) {
+		s.spool.SendNow(key)
+	}
+	return nil
 }
+
+var runEndName = []byte(translate.MetricRunEnd)
 
 // send writes held records through the retrying sender.
 func (s *spooledSender) send(ctx context.Context, _ string, data [][]byte) error {

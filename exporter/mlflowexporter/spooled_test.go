@@ -2,19 +2,25 @@ package mlflowexporter
 
 import (
 	"context"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/encoding/protowire"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exportertest"
 	"go.opentelemetry.io/collector/extension"
 	"go.opentelemetry.io/collector/extension/extensiontest"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 
 	"github.com/otelcol-mlflow/otelcol-mlflow/exporter/mlflowexporter/internal/metadata"
+	"github.com/otelcol-mlflow/otelcol-mlflow/internal/mlflow"
 	"github.com/otelcol-mlflow/otelcol-mlflow/internal/mlflowtest"
 )
 
@@ -72,6 +78,38 @@ func TestSpooledRequestsAreFull(t *testing.T) {
 	assert.Equal(t, runs, srv.RequestCount("runs/log-batch"))
 	require.Eventually(t, func() bool { return landedPoints(srv) == runs*(flushes*perFlush+10) }, 10*time.Second, 10*time.Millisecond)
 	assert.Equal(t, 2*runs, srv.RequestCount("runs/log-batch"))
+}
+
+// A run's end sends what the run holds at once: the run shows FINISHED
+// with its last points when the job ends, not max_delay later; another
+// run's points keep waiting for their request.
+func TestSpooledRunEndSendsAtOnce(t *testing.T) {
+	srv := mlflowtest.Start(t)
+	exp := startSpooled(t, spoolConfig(srv.URL(), time.Minute), hostWith(nil))
+	defer func() { require.NoError(t, exp.Shutdown(context.Background())) }()
+	require.NoError(t, exp.ConsumeMetrics(context.Background(), flushOf(2, 0, 30)))
+	last := flushOf(1, 30, 5)
+	end := last.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().AppendEmpty()
+	end.SetName("mlflow.run.end")
+	dp := end.SetEmptyGauge().DataPoints().AppendEmpty()
+	dp.SetIntValue(1)
+	dp.SetTimestamp(pcommon.NewTimestampFromTime(t0.Add(time.Minute)))
+	require.NoError(t, exp.ConsumeMetrics(context.Background(), last))
+
+	status := func(name string) (mlflow.RunStatus, int) {
+		for _, r := range srv.Runs() {
+			if r.Info.RunName == name {
+				return r.Info.Status, len(srv.MetricHistory(r.Info.RunID, "loss"))
+			}
+		}
+		return "", 0
+	}
+	require.Eventually(t, func() bool {
+		st, n := status("run-0")
+		return st == mlflow.RunStatusFinished && n == 35
+	}, 10*time.Second, 10*time.Millisecond, "run-0 ended with its 35 points")
+	_, n := status("run-1")
+	assert.Zero(t, n, "run-1 still waits for a full request")
 }
 
 // extHost is a host with extensions, as the collector passes it.
@@ -151,4 +189,100 @@ func TestSpooledLanes(t *testing.T) {
 	}
 	require.Eventually(t, func() bool { return landedPoints(srv) == 2000 }, 10*time.Second, 10*time.Millisecond)
 	assert.Equal(t, 2, srv.RequestCount("runs/log-batch"), "one full request per tenant's run")
+}
+
+// inflightStorage is an in-memory storage extension that records, from
+// every write of the persistent queue's metadata, how many requests the
+// queue had in flight (its currently_dispatched_items, field 5).
+type inflightStorage struct {
+	component.StartFunc
+	component.ShutdownFunc
+	mu      sync.Mutex
+	kv      map[string][]byte
+	maxSeen int
+}
+
+func (s *inflightStorage) GetClient(context.Context, component.Kind, component.ID, string) (storage.Client, error) {
+	return s, nil
+}
+
+func (s *inflightStorage) Get(_ context.Context, k string) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.kv[k], nil
+}
+func (s *inflightStorage) Set(ctx context.Context, k string, v []byte) error {
+	return s.Batch(ctx, storage.SetOperation(k, v))
+}
+func (s *inflightStorage) Delete(ctx context.Context, k string) error {
+	return s.Batch(ctx, storage.DeleteOperation(k))
+}
+func (s *inflightStorage) Close(context.Context) error { return nil }
+
+func (s *inflightStorage) Batch(_ context.Context, ops ...*storage.Operation) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, op := range ops {
+		switch op.Type {
+		case storage.Get:
+			op.Value = s.kv[op.Key]
+		case storage.Delete:
+			delete(s.kv, op.Key)
+		case storage.Set:
+			s.kv[op.Key] = slices.Clone(op.Value)
+			if op.Key == "qmv0" {
+				s.maxSeen = max(s.maxSeen, dispatched(op.Value))
+			}
+		}
+	}
+	return nil
+}
+
+func (s *inflightStorage) max() int { s.mu.Lock(); defer s.mu.Unlock(); return s.maxSeen }
+
+// dispatched counts the packed fixed64 entries of field 5.
+func dispatched(b []byte) int {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return -1
+		}
+		b = b[n:]
+		if num == 5 && typ == protowire.BytesType {
+			v, _ := protowire.ConsumeBytes(b)
+			return len(v) / 8
+		}
+		m := protowire.ConsumeFieldValue(num, typ, b)
+		if m < 0 {
+			return -1
+		}
+		b = b[m:]
+	}
+	return 0
+}
+
+// A backlog waits in the spool, not in requests the persistent queue has
+// in flight: the queue rewrites its list of requests in flight with every
+// operation, and batches held there made each operation cost O(held) — a
+// gateway whose queue once fell behind (a minute of CPU contention) never
+// caught up. However many exports wait for their runs' requests, the queue
+// has at most num_consumers in flight.
+func TestSpooledQueueHoldsNoBatches(t *testing.T) {
+	srv := mlflowtest.Start(t)
+	st := &inflightStorage{kv: map[string][]byte{}}
+	id := component.MustNewID("memstorage")
+	cfg := spoolConfig(srv.URL(), time.Minute)
+	cfg.QueueConfig.Get().StorageID = &id
+	cfg.QueueConfig.Get().Batch.Get().FlushTimeout = 10 * time.Second // a batcher would hold everything below
+	exp := startSpooled(t, cfg, hostWith(map[component.ID]component.Component{id: st}))
+	defer func() { require.NoError(t, exp.Shutdown(context.Background())) }()
+	s := exp.(runPartitioner).Metrics.(*spooledSender)
+	const runs, exports = 50, 10
+	for f := range exports {
+		require.NoError(t, exp.ConsumeMetrics(context.Background(), flushOf(runs, f*20, 20)))
+	}
+	require.Eventually(t, func() bool { return s.spool.Held() == runs*exports*20 }, 10*time.Second, 5*time.Millisecond)
+	assert.LessOrEqual(t, st.max(), cfg.QueueConfig.Get().NumConsumers, "requests in flight in the persistent queue")
+	assert.Positive(t, st.max(), "the queue's metadata was seen")
+	assert.Zero(t, srv.RequestCount("runs/log-batch"), "held for full requests")
 }

@@ -81,6 +81,9 @@ type run struct {
 	items    int
 	queued   bool // in ready
 	inflight bool
+	// ending: the run's end is held; everything it has leaves now, not
+	// after max_delay, so that the run shows as ended with its last points.
+	ending bool
 }
 
 // New returns a stopped spool.
@@ -171,6 +174,17 @@ func (s *Spool) Append(ctx context.Context, key string, data []byte, items int) 
 	return nil
 }
 
+// SendNow sends everything key holds without waiting for max_delay: its
+// run ended, and what it holds will not fill a request any more.
+func (s *Spool) SendNow(key string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if rn := s.runs[key]; rn != nil {
+		rn.ending = true
+		s.enqueue(rn)
+	}
+}
+
 // add puts r at the end of its run, under s.mu.
 func (s *Spool) add(r *record) {
 	rn := s.runs[r.key]
@@ -182,7 +196,7 @@ func (s *Spool) add(r *record) {
 	rn.items += r.items
 	s.held += r.items
 	s.set.Held(int64(r.items))
-	if rn.items >= s.set.BatchSize {
+	if rn.ending || rn.items >= s.set.BatchSize {
 		s.enqueue(rn)
 	}
 }
@@ -311,7 +325,7 @@ func (s *Spool) release(rn *run, taken []*record) {
 		delete(s.runs, rn.key)
 		return
 	}
-	if rn.items >= s.set.BatchSize || s.set.now().Sub(rn.recs[0].first) >= s.set.MaxDelay {
+	if rn.ending || rn.items >= s.set.BatchSize || s.set.now().Sub(rn.recs[0].first) >= s.set.MaxDelay {
 		s.enqueue(rn)
 	}
 }

@@ -214,6 +214,31 @@ func TestPartialRequestWaitsForMaxDelay(t *testing.T) {
 	contiguous(t, k.requests("a"), 20)
 }
 
+// A run that ended sends everything it holds at once, in full requests and
+// one partial, without waiting for max_delay; other runs keep waiting.
+func TestEndedRunSendsAtOnce(t *testing.T) {
+	clk := &clock{now: time.Unix(1e9, 0)}
+	k := newSink()
+	s := newSpool(t, k, clk, newMemClient(), func(s *Settings) { s.BatchSize = 100 })
+	require.NoError(t, s.Append(context.Background(), "b", points(0, 10), 10))
+	for i := 0; i < 250; i += 50 {
+		require.NoError(t, s.Append(context.Background(), "a", points(i, 50), 50))
+	}
+	require.Eventually(t, func() bool { return len(k.requests("a")) == 2 }, 5*time.Second, time.Millisecond)
+	time.Sleep(50 * time.Millisecond) // several ticks: the 50 left wait
+	require.Len(t, k.requests("a"), 2)
+
+	require.NoError(t, s.Append(context.Background(), "a", points(250, 120), 120)) // with the end
+	s.SendNow("a")
+	require.Eventually(t, func() bool { _, p := k.total(); return p == 370 }, 5*time.Second, time.Millisecond)
+	reqs := k.requests("a")
+	contiguous(t, reqs, 370)
+	assert.Len(t, reqs, 4, "100, 100, 100, 70: full requests first, then what is left")
+	assert.Empty(t, k.requests("b"), "another run still waits for max_delay")
+	s.SendNow("nobody") // a run with nothing held: no-op
+	assert.Equal(t, 10, s.Held())
+}
+
 func TestHeldPointsSurviveARestart(t *testing.T) {
 	clk := &clock{now: time.Unix(1e9, 0)}
 	client := newMemClient()
