@@ -25,10 +25,11 @@ import (
 // Why this keeps durability: the queue (persistent with file_storage)
 // releases a request only when the batch that holds it was exported, and
 // the persistent queue stores client metadata with each request, so the
-// partitions survive a restart. Under a log-batch budget each flushed
-// partition goes on into the run spool (spooled.go), which stores it before
-// the queue lets go and holds it until the run fills one request or
-// coalesce.max_delay passes; otherwise it is written after flush_timeout.
+// partitions survive a restart. Under a log-batch budget the queue does
+// not batch: each run's request goes on into the run spool (spooled.go),
+// which stores it before the queue lets go and holds it until the run fills
+// one request or coalesce.max_delay passes; otherwise each run's batch is
+// written after flush_timeout.
 // docs/reliability.md.
 const runPartitionKey = "otelcol-mlflow-run"
 

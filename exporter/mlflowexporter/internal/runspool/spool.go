@@ -8,11 +8,12 @@
 // rewrites its list of in-flight requests with every enqueue, read and
 // release: with a thousand busy runs holding a minute of one-second exports
 // each, that list had 100k entries and the collector spent most of its CPU
-// rewriting it. Here the sending queue flushes each run's partition after
-// its usual flush_timeout into the spool, which keeps the points durably
-// (one record per flush, written with the same storage extension) before
-// the queue releases them: every operation costs the same whatever is
-// held, and nothing the receiver acknowledged lives only in memory.
+// rewriting it. Here the sending queue hands each export of a run to the
+// spool unbatched (a batch is in flight too), and the spool keeps the
+// points durably (one record per export, written with the same storage
+// extension) before the queue releases them: every operation costs the
+// same whatever is held, and nothing the receiver acknowledged lives only
+// in memory.
 package runspool
 
 import (
