@@ -3,13 +3,17 @@
 #
 # start_collector URI EXPERIMENT WORKDIR  sets GRPC_PORT, HTTP_PORT,
 # COLLECTOR_PID and COLLECTOR_LOG, and waits until the health check answers.
+# LOG_BATCH_RATE=N gives the exporter a log-batch budget of N requests/s
+# (rate_limits.log_batch), as Databricks has one: each run's points then
+# wait in the run spool for full requests, up to coalesce.max_delay.
 
 : "${PYTHON:=/usr/bin/python3}"
 
 free_port() { "$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 start_collector() {
-	local uri=$1 experiment=$2 work=$3 health metrics
+	local uri=$1 experiment=$2 work=$3 health metrics budget=""
+	[ -n "${LOG_BATCH_RATE:-}" ] && budget="rate_limits: {log_batch: $LOG_BATCH_RATE}"
 	GRPC_PORT=$(free_port) HTTP_PORT=$(free_port) health=$(free_port) metrics=$(free_port)
 	COLLECTOR_LOG=$work/collector.log
 	cat >"$work/config.yaml" <<YAML
@@ -24,6 +28,7 @@ exporters:
   mlflow:
     tracking_uri: $uri
     experiment_name: $experiment
+    $budget
     sending_queue:
       batch:
         flush_timeout: 100ms

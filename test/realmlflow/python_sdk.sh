@@ -12,7 +12,10 @@
 # Environment: OTELCOL_BIN (default bin/otelcol-mlflow, `make build`),
 # OTEL_PY (default /opt/realmlflow/otelpy), MLFLOW_PY (default
 # /opt/realmlflow/mlflow-2.9.2, MLflow's client for the read-back),
-# PYTHON (default /usr/bin/python3). Exit status 0 when everything landed.
+# PYTHON (default /usr/bin/python3), LOG_BATCH_RATE (a log-batch budget
+# in requests/s, as on Databricks: points wait for full requests and each
+# run's end sends what it holds; lib.sh). Exit status 0 when everything
+# landed and every run was FINISHED within 30 s of its sender's end.
 set -euo pipefail
 
 uri=${1:?usage: $0 http://host:port (a real MLflow tracking server)}
