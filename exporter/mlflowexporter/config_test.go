@@ -236,6 +236,35 @@ func TestBatchOverrideKeepsRunPartitions(t *testing.T) {
 	assert.True(t, partitionedByRun(cfg))
 }
 
+// The run spool sends with enough concurrent requests to spend the
+// log-batch budget at 250 ms a request, never fewer than num_consumers,
+// never more than 32.
+func TestSpoolWorkers(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		uri      string
+		limits   map[string]float64
+		rate     float64
+		consumer int
+		want     int
+	}{
+		{name: "databricks: 47/s", uri: "databricks", consumer: 4, rate: 47, want: 12},
+		{name: "a small rate_limits budget keeps num_consumers", uri: "http://mlflow:5000", limits: map[string]float64{"log_batch": 5}, consumer: 4, rate: 5, want: 4},
+		{name: "more consumers configured", uri: "databricks", consumer: 20, rate: 47, want: 20},
+		{name: "a high budget is capped", uri: "http://mlflow:5000", limits: map[string]float64{"log_batch": 1000}, consumer: 4, rate: 1000, want: 32},
+		{name: "no budget", uri: "http://mlflow:5000", consumer: 4, rate: 0, want: 4},
+		{name: "databricks with the limit lifted", uri: "databricks", limits: map[string]float64{"log_batch": 0}, consumer: 4, rate: 0, want: 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := createDefaultConfig().(*Config)
+			cfg.TrackingURI, cfg.RateLimits = tc.uri, tc.limits
+			rate := logBatchRate(cfg, noEnv)
+			assert.InDelta(t, tc.rate, rate, 0.001)
+			assert.Equal(t, tc.want, spoolWorkers(tc.consumer, rate))
+		})
+	}
+}
+
 // Under a log-batch budget each run's partition waits to fill a request;
 // without one, sending_queue.batch decides alone.
 func TestHoldDelay(t *testing.T) {

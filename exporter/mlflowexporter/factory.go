@@ -95,10 +95,14 @@ func createMetricsExporter(ctx context.Context, set exporter.Settings, cfg compo
 		return nil, err
 	}
 	delay, hold := holdDelay(c, os.Getenv, set.Logger)
+	workers := 0
+	if hold {
+		workers = spoolWorkers(c.QueueConfig.Get().NumConsumers, logBatchRate(c, os.Getenv))
+	}
 	queue := c.QueueConfig
 	pipeline := func(set exporter.Settings, queue configoptional.Optional[exporterhelper.QueueBatchConfig]) (exporter.Metrics, error) {
 		if hold {
-			return newSpooledSender(ctx, set, c, queue, e, delay)
+			return newSpooledSender(ctx, set, c, queue, e, delay, workers)
 		}
 		return newSender(ctx, set, c, queue, pushEncoded(e.pushMetrics))
 	}
@@ -111,7 +115,7 @@ func createMetricsExporter(ctx context.Context, set exporter.Settings, cfg compo
 	}
 	var exp exporter.Metrics
 	if hold {
-		s, err := newSpooledSender(ctx, set, c, queue, e, delay)
+		s, err := newSpooledSender(ctx, set, c, queue, e, delay, workers)
 		if err != nil {
 			return nil, err
 		}
@@ -177,10 +181,35 @@ func noEnv(string) string { return "" }
 // logBatchBudget says whether a client-side log-batch rate limit applies:
 // Databricks' published one unless rate_limits lifts it, or rate_limits.
 func logBatchBudget(c *Config, getenv func(string) string) bool {
+	return logBatchRate(c, getenv) > 0
+}
+
+// logBatchRate is the client-side log-batch limit in requests per second,
+// 0 for none.
+func logBatchRate(c *Config, getenv func(string) string) float64 {
 	if v, ok := c.RateLimits[restclient.GroupLogBatch]; ok {
-		return v > 0
+		return max(v, 0)
 	}
-	return databricks.IsURI(resolveTrackingURI(c.TrackingURI, getenv)) && databricks.DefaultRateLimits()[restclient.GroupLogBatch] > 0
+	if databricks.IsURI(resolveTrackingURI(c.TrackingURI, getenv)) {
+		return max(databricks.DefaultRateLimits()[restclient.GroupLogBatch], 0)
+	}
+	return 0
+}
+
+// spoolSendLatency is the log-batch round trip the run spool's senders are
+// sized for: num_consumers (4) senders at 250 ms each would spend a third
+// of Databricks' 47 requests/s, and a backlog would drain at that third.
+const spoolSendLatency = 250 * time.Millisecond
+
+// maxSpoolWorkers bounds the senders a high budget asks for; the limiter
+// makes extra ones wait, they cost a goroutine and a connection each.
+const maxSpoolWorkers = 32
+
+// spoolWorkers is how many of a run spool's requests may be in flight: as
+// many as spend the budget at spoolSendLatency, never fewer than
+// num_consumers.
+func spoolWorkers(numConsumers int, rate float64) int {
+	return max(numConsumers, min(maxSpoolWorkers, int(math.Ceil(rate*spoolSendLatency.Seconds()))))
 }
 
 // partitionedByRun says whether the sending queue batches per run, so that

@@ -47,7 +47,7 @@ type spooledSender struct {
 // what it holds at shutdown.
 const spoolDrainLimit = 30 * time.Second
 
-func newSpooledSender(ctx context.Context, set exporter.Settings, c *Config, queue configoptional.Optional[exporterhelper.QueueBatchConfig], e *mlflowExporter, delay time.Duration) (*spooledSender, error) {
+func newSpooledSender(ctx context.Context, set exporter.Settings, c *Config, queue configoptional.Optional[exporterhelper.QueueBatchConfig], e *mlflowExporter, delay time.Duration, workers int) (*spooledSender, error) {
 	s := &spooledSender{id: set.ID, logger: set.Logger}
 	backSet := set
 	// Its own id keeps exporterhelper's self-metrics apart: exporter="mlflow"
@@ -68,7 +68,7 @@ func newSpooledSender(ctx context.Context, set exporter.Settings, c *Config, que
 		MaxDelay:  delay,
 		BatchSize: mlflow.MaxMetricsPerBatch,
 		Capacity:  capacity,
-		Workers:   q.NumConsumers,
+		Workers:   workers,
 		Send:      s.send,
 		Split:     splitEncoded,
 		Logger:    set.Logger,

@@ -2,8 +2,14 @@ package mlflowexporter
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -285,4 +291,34 @@ func TestSpooledQueueHoldsNoBatches(t *testing.T) {
 	assert.LessOrEqual(t, st.max(), cfg.QueueConfig.Get().NumConsumers, "requests in flight in the persistent queue")
 	assert.Positive(t, st.max(), "the queue's metadata was seen")
 	assert.Zero(t, srv.RequestCount("runs/log-batch"), "held for full requests")
+}
+
+// Under Databricks' 47 log-batch requests/s more requests are in flight
+// than num_consumers: at 200 ms a request, four senders would spend a
+// third of the budget.
+func TestSpoolSendsEnoughAtOnceForTheBudget(t *testing.T) {
+	srv := mlflowtest.Start(t)
+	target, err := url.Parse(srv.URL())
+	require.NoError(t, err)
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	var inflight, peak atomic.Int64
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/runs/log-batch") {
+			n := inflight.Add(1)
+			for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
+			}
+			time.Sleep(200 * time.Millisecond)
+			defer inflight.Add(-1)
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	defer slow.Close()
+	cfg := spoolConfig(slow.URL, time.Minute)
+	cfg.RateLimits = map[string]float64{"log_batch": 47}
+	exp := startSpooled(t, cfg, hostWith(nil))
+	defer func() { require.NoError(t, exp.Shutdown(context.Background())) }()
+	const runs = 24
+	require.NoError(t, exp.ConsumeMetrics(context.Background(), flushOf(runs, 0, 1000)))
+	require.Eventually(t, func() bool { return landedPoints(srv) == runs*1000 }, 20*time.Second, 10*time.Millisecond)
+	assert.Greater(t, peak.Load(), int64(cfg.QueueConfig.Get().NumConsumers), "log-batch requests in flight at once")
 }

@@ -256,8 +256,10 @@ func TestHeldPointsSurviveARestart(t *testing.T) {
 	// The next process: same storage, MLflow answers, the clock has moved.
 	clk.Add(2 * time.Minute)
 	k2 := newSink()
+	k2.block = make(chan struct{}) // until every loaded point is counted
 	s2 := newSpool(t, k2, clk, client, nil)
 	assert.Equal(t, 2607, s2.Held())
+	close(k2.block)
 	require.Eventually(t, func() bool { _, p := k2.total(); return p == 2607 }, 5*time.Second, time.Millisecond)
 	contiguous(t, k2.requests("a"), 2600)
 	contiguous(t, k2.requests("b"), 7)
