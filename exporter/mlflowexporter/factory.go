@@ -95,14 +95,10 @@ func createMetricsExporter(ctx context.Context, set exporter.Settings, cfg compo
 		return nil, err
 	}
 	delay, hold := holdDelay(c, os.Getenv, set.Logger)
-	workers := 0
-	if hold {
-		workers = spoolWorkers(c.QueueConfig.Get().NumConsumers, logBatchRate(c, os.Getenv))
-	}
 	queue := c.QueueConfig
 	pipeline := func(set exporter.Settings, queue configoptional.Optional[exporterhelper.QueueBatchConfig]) (exporter.Metrics, error) {
 		if hold {
-			return newSpooledSender(ctx, set, c, queue, e, delay, workers)
+			return newSpooledSender(ctx, set, c, queue, e, delay)
 		}
 		return newSender(ctx, set, c, queue, pushEncoded(e.pushMetrics))
 	}
@@ -115,7 +111,7 @@ func createMetricsExporter(ctx context.Context, set exporter.Settings, cfg compo
 	}
 	var exp exporter.Metrics
 	if hold {
-		s, err := newSpooledSender(ctx, set, c, queue, e, delay, workers)
+		s, err := newSpooledSender(ctx, set, c, queue, e, delay)
 		if err != nil {
 			return nil, err
 		}
@@ -191,7 +187,7 @@ func logBatchRate(c *Config, getenv func(string) string) float64 {
 		return max(v, 0)
 	}
 	if databricks.IsURI(resolveTrackingURI(c.TrackingURI, getenv)) {
-		return max(databricks.DefaultRateLimits()[restclient.GroupLogBatch], 0)
+		return databricks.DefaultRateLimits()[restclient.GroupLogBatch]
 	}
 	return 0
 }

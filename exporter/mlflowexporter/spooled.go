@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"go.opentelemetry.io/collector/client"
@@ -47,7 +48,7 @@ type spooledSender struct {
 // what it holds at shutdown.
 const spoolDrainLimit = 30 * time.Second
 
-func newSpooledSender(ctx context.Context, set exporter.Settings, c *Config, queue configoptional.Optional[exporterhelper.QueueBatchConfig], e *mlflowExporter, delay time.Duration, workers int) (*spooledSender, error) {
+func newSpooledSender(ctx context.Context, set exporter.Settings, c *Config, queue configoptional.Optional[exporterhelper.QueueBatchConfig], e *mlflowExporter, delay time.Duration) (*spooledSender, error) {
 	s := &spooledSender{id: set.ID, logger: set.Logger}
 	backSet := set
 	// Its own id keeps exporterhelper's self-metrics apart: exporter="mlflow"
@@ -68,7 +69,7 @@ func newSpooledSender(ctx context.Context, set exporter.Settings, c *Config, que
 		MaxDelay:  delay,
 		BatchSize: mlflow.MaxMetricsPerBatch,
 		Capacity:  capacity,
-		Workers:   workers,
+		Workers:   spoolWorkers(q.NumConsumers, logBatchRate(c, os.Getenv)),
 		Send:      s.send,
 		Split:     splitEncoded,
 		Logger:    set.Logger,

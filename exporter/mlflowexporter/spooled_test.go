@@ -6,9 +6,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -197,54 +195,44 @@ func TestSpooledLanes(t *testing.T) {
 	assert.Equal(t, 2, srv.RequestCount("runs/log-batch"), "one full request per tenant's run")
 }
 
-// inflightStorage is an in-memory storage extension that records, from
-// every write of the persistent queue's metadata, how many requests the
-// queue had in flight (its currently_dispatched_items, field 5).
+// inflightStorage wraps a storage extension and records, from every write
+// of the persistent queue's metadata, how many requests the queue had in
+// flight (its currently_dispatched_items, field 5).
 type inflightStorage struct {
-	component.StartFunc
-	component.ShutdownFunc
-	mu      sync.Mutex
-	kv      map[string][]byte
-	maxSeen int
+	storage.Extension
+	maxSeen atomic.Int64
 }
 
-func (s *inflightStorage) GetClient(context.Context, component.Kind, component.ID, string) (storage.Client, error) {
-	return s, nil
+func (s *inflightStorage) GetClient(ctx context.Context, kind component.Kind, id component.ID, name string) (storage.Client, error) {
+	c, err := s.Extension.GetClient(ctx, kind, id, name)
+	return inflightClient{Client: c, s: s}, err
 }
 
-func (s *inflightStorage) Get(_ context.Context, k string) ([]byte, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.kv[k], nil
+type inflightClient struct {
+	storage.Client
+	s *inflightStorage
 }
-func (s *inflightStorage) Set(ctx context.Context, k string, v []byte) error {
-	return s.Batch(ctx, storage.SetOperation(k, v))
-}
-func (s *inflightStorage) Delete(ctx context.Context, k string) error {
-	return s.Batch(ctx, storage.DeleteOperation(k))
-}
-func (s *inflightStorage) Close(context.Context) error { return nil }
 
-func (s *inflightStorage) Batch(_ context.Context, ops ...*storage.Operation) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// queueMetadataKey is where exporterhelper's persistent queue keeps its
+// metadata.
+const queueMetadataKey = "qmv0"
+
+func (c inflightClient) Batch(ctx context.Context, ops ...*storage.Operation) error {
 	for _, op := range ops {
-		switch op.Type {
-		case storage.Get:
-			op.Value = s.kv[op.Key]
-		case storage.Delete:
-			delete(s.kv, op.Key)
-		case storage.Set:
-			s.kv[op.Key] = slices.Clone(op.Value)
-			if op.Key == "qmv0" {
-				s.maxSeen = max(s.maxSeen, dispatched(op.Value))
-			}
+		if op.Type == storage.Set && op.Key == queueMetadataKey {
+			raise(&c.s.maxSeen, int64(dispatched(op.Value)))
 		}
 	}
-	return nil
+	return c.Client.Batch(ctx, ops...)
 }
 
-func (s *inflightStorage) max() int { s.mu.Lock(); defer s.mu.Unlock(); return s.maxSeen }
+func (s *inflightStorage) max() int { return int(s.maxSeen.Load()) }
+
+// raise makes a at least n.
+func raise(a *atomic.Int64, n int64) {
+	for p := a.Load(); n > p && !a.CompareAndSwap(p, n); p = a.Load() {
+	}
+}
 
 // dispatched counts the packed fixed64 entries of field 5.
 func dispatched(b []byte) int {
@@ -275,8 +263,9 @@ func dispatched(b []byte) int {
 // has at most num_consumers in flight.
 func TestSpooledQueueHoldsNoBatches(t *testing.T) {
 	srv := mlflowtest.Start(t)
-	st := &inflightStorage{kv: map[string][]byte{}}
-	id := component.MustNewID("memstorage")
+	id, ext := fileStorage(t, t.TempDir())
+	defer func() { require.NoError(t, ext.Shutdown(context.Background())) }()
+	st := &inflightStorage{Extension: ext.(storage.Extension)}
 	cfg := spoolConfig(srv.URL(), time.Minute)
 	cfg.QueueConfig.Get().StorageID = &id
 	cfg.QueueConfig.Get().Batch.Get().FlushTimeout = 10 * time.Second // a batcher would hold everything below
@@ -304,9 +293,7 @@ func TestSpoolSendsEnoughAtOnceForTheBudget(t *testing.T) {
 	var inflight, peak atomic.Int64
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasSuffix(r.URL.Path, "/runs/log-batch") {
-			n := inflight.Add(1)
-			for p := peak.Load(); n > p && !peak.CompareAndSwap(p, n); p = peak.Load() {
-			}
+			raise(&peak, inflight.Add(1))
 			time.Sleep(200 * time.Millisecond)
 			defer inflight.Add(-1)
 		}
